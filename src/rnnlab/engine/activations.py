@@ -1,0 +1,78 @@
+"""Hidden activations φ and their derivatives φ', expressed through the output h = φ(a).
+
+Each derivative is written in terms of h so the backward pass needs only the stored h_t:
+tanh' = 1 − h², σ' = h(1 − h), relu' = [h > 0], identity' = 1.
+GAMMA[name] bounds |φ'|; it enters the Pascanu bound (γ·σ_max(W))^lag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def sigmoid(a: Array, out: Array | None = None) -> Array:
+    """σ(a) = ½·tanh(a/2) + ½: one transcendental, and no overflow for large |a|."""
+    out = np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def _relu(a: Array, out: Array | None = None) -> Array:
+    return np.maximum(a, 0, out=out)
+
+
+def _identity(a: Array, out: Array | None = None) -> Array:
+    if out is None:
+        return a.copy()
+    out[...] = a
+    return out
+
+
+def _tanh(a: Array, out: Array | None = None) -> Array:
+    return np.tanh(a, out=out)
+
+
+def _dtanh(h: Array) -> Array:
+    return 1 - h * h
+
+
+def _dsigmoid(h: Array) -> Array:
+    return h * (1 - h)
+
+
+def _drelu(h: Array) -> Array:
+    return (h > 0).astype(h.dtype)
+
+
+def _didentity(h: Array) -> Array:
+    return np.ones_like(h)
+
+
+PHI: dict[str, Callable[..., Array]] = {
+    "tanh": _tanh,
+    "relu": _relu,
+    "sigmoid": sigmoid,
+    "identity": _identity,
+}
+DPHI: dict[str, Callable[[Array], Array]] = {
+    "tanh": _dtanh,
+    "relu": _drelu,
+    "sigmoid": _dsigmoid,
+    "identity": _didentity,
+}
+GAMMA: dict[str, float] = {"tanh": 1.0, "relu": 1.0, "sigmoid": 0.25, "identity": 1.0}
+NONLINEARITIES = tuple(PHI)
+
+
+def check_nonlinearity(nonlinearity: str) -> str:
+    if nonlinearity not in PHI:
+        raise ValueError(
+            f"nonlinearity: got {nonlinearity!r}; expected one of {', '.join(NONLINEARITIES)}"
+        )
+    return nonlinearity

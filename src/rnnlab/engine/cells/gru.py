@@ -1,0 +1,69 @@
+"""GRU cell, PyTorch's gate order (r, z, n); the reset gate acts after the recurrent product.
+
+    [ax_r, ax_z, ax_n] = U x_t + b
+    [ah_r, ah_z, ah_n] = W h_{t−1} + [0, 0, b_hn]
+    r = σ(ax_r + ah_r)   z = σ(ax_z + ah_z)
+    n = tanh(ax_n + r ⊙ ah_n)
+    h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+
+b is PyTorch's b_ih + [b_hr, b_hz, 0]; b_hn stays apart because r multiplies it. Jacobian:
+    ∂h_t/∂h_{t−1} = diag(z) + diag((h_{t−1} − n) z') W_z
+                  + diag((1 − z) n') [diag(r) W_n + diag(ah_n r') W_r]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.engine.activations import sigmoid
+
+Array = np.ndarray
+Params = dict[str, Array]
+
+
+@dataclass(frozen=True)
+class GRUCell:
+    gates = 3
+    state_names = ("h",)
+
+    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], tuple]:
+        (h_prev,) = state
+        H = h_prev.shape[1]
+        ah = h_prev @ p["W"].T  # (B, 3H)
+        ah[:, 2 * H :] += p["b_hn"]
+        rz = sigmoid(ax[:, : 2 * H] + ah[:, : 2 * H])
+        r, z = rz[:, :H], rz[:, H:]
+        ah_n = ah[:, 2 * H :]
+        n = np.tanh(ax[:, 2 * H :] + r * ah_n)
+        h = n + z * (h_prev - n)
+        return (h,), (r, z, n, ah_n, h_prev)
+
+    def step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple, p: Params
+    ) -> tuple[Array, Array, tuple[Array]]:
+        (dh,) = dstate
+        r, z, n, ah_n, h_prev = cache
+        H = dh.shape[1]
+        dax = np.empty((dh.shape[0], 3 * H), dtype=dh.dtype)
+        da_n = np.multiply(dh * (1 - z), 1 - n * n, out=dax[:, 2 * H :])  # into n's pre-activation
+        np.multiply(da_n * ah_n, r * (1 - r), out=dax[:, :H])  # into a_r through r ⊙ ah_n
+        np.multiply(dh * (h_prev - n), z * (1 - z), out=dax[:, H : 2 * H])  # into a_z
+        dah = dax.copy()
+        dah[:, 2 * H :] *= r  # into W_n h + b_hn, which r scales
+        dh_prev = dah @ p["W"]  # into h_{t−1} through W
+        dh_prev += dh * z  # and through the carry z ⊙ h_{t−1}
+        return dax, dah, (dh_prev,)
+
+    def jacobian(self, cache: tuple, p: Params) -> Array:
+        r, z, n, ah_n, h_prev = cache
+        H = r.shape[1]
+        Wr, Wz, Wn = (p["W"][k * H : (k + 1) * H] for k in range(3))
+        dn = (1 - z) * (1 - n * n)
+        J = ((h_prev - n) * z * (1 - z))[:, :, None] * Wz
+        J += (dn * r)[:, :, None] * Wn
+        J += (dn * ah_n * r * (1 - r))[:, :, None] * Wr
+        idx = np.arange(H)
+        J[:, idx, idx] += z
+        return J

@@ -1,0 +1,90 @@
+"""LSTM cell, PyTorch's gate order (i, f, g, o), state (h, c).
+
+    [a_i, a_f, a_g, a_o] = U x_t + W h_{t−1} + b
+    i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
+    c_t = f ⊙ c_{t−1} + i ⊙ g
+    h_t = o ⊙ tanh(c_t)
+
+b is PyTorch's b_ih + b_hh. The step Jacobian is 2H × 2H over the state (h, c):
+    ∂c_t/∂h_{t−1} = diag(c_{t−1} f') W_f + diag(g i') W_i + diag(i g') W_g
+    ∂c_t/∂c_{t−1} = diag(f)
+    ∂h_t/∂h_{t−1} = diag(tanh(c_t) o') W_o + diag(o tanh'(c_t)) ∂c_t/∂h_{t−1}
+    ∂h_t/∂c_{t−1} = diag(o tanh'(c_t) f)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.engine.activations import sigmoid
+
+Array = np.ndarray
+Params = dict[str, Array]
+
+
+@dataclass(frozen=True)
+class LSTMCell:
+    gates = 4
+    state_names = ("h", "c")
+
+    def step(
+        self, ax: Array, state: tuple[Array, ...], p: Params
+    ) -> tuple[tuple[Array, Array], tuple]:
+        h_prev, c_prev = state
+        H = h_prev.shape[1]
+        gates = h_prev @ p["W"].T  # (B, 4H)
+        gates += ax
+        sigmoid(gates[:, : 2 * H], out=gates[:, : 2 * H])  # i, f
+        np.tanh(gates[:, 2 * H : 3 * H], out=gates[:, 2 * H : 3 * H])  # g
+        sigmoid(gates[:, 3 * H :], out=gates[:, 3 * H :])  # o
+        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        c = f * c_prev
+        c += i * g
+        tc = np.tanh(c)
+        h = o * tc
+        return (h, c), (gates, c_prev, tc)
+
+    def step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple, p: Params
+    ) -> tuple[Array, Array, tuple[Array, Array]]:
+        dh, dc = dstate
+        gates, c_prev, tc = cache
+        H = dh.shape[1]
+        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        dc = dc + dh * o * (1 - tc * tc)  # backprop into c_t through h_t = o tanh(c_t)
+        da = np.empty_like(gates)
+        np.multiply(dc * g, i * (1 - i), out=da[:, :H])  # into a_i
+        np.multiply(dc * c_prev, f * (1 - f), out=da[:, H : 2 * H])  # into a_f
+        np.multiply(dc * i, 1 - g * g, out=da[:, 2 * H : 3 * H])  # into a_g
+        np.multiply(dh * tc, o * (1 - o), out=da[:, 3 * H :])  # into a_o
+        dc_prev = dc * f  # into c_{t−1} through the forget gate
+        dh_prev = da @ p["W"]  # into h_{t−1} through W
+        return da, da, (dh_prev, dc_prev)
+
+    def jacobian(self, cache: tuple, p: Params) -> Array:
+        gates, c_prev, tc = cache
+        B, H = c_prev.shape
+        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        Wi, Wf, Wg, Wo = (p["W"][k * H : (k + 1) * H] for k in range(4))
+        dc_dh = (
+            (c_prev * f * (1 - f))[:, :, None] * Wf
+            + (g * i * (1 - i))[:, :, None] * Wi
+            + (i * (1 - g * g))[:, :, None] * Wg
+        )
+        o_dtanh = o * (1 - tc * tc)
+        J = np.zeros((B, 2 * H, 2 * H), dtype=gates.dtype)
+        J[:, :H, :H] = (tc * o * (1 - o))[:, :, None] * Wo + o_dtanh[:, :, None] * dc_dh
+        J[:, :H, H:] = _diag(o_dtanh * f)
+        J[:, H:, :H] = dc_dh
+        J[:, H:, H:] = _diag(f)
+        return J
+
+
+def _diag(v: Array) -> Array:
+    """(B, H) -> (B, H, H), a batch of diagonal matrices."""
+    out = np.zeros(v.shape + v.shape[-1:], dtype=v.dtype)
+    idx = np.arange(v.shape[1])
+    out[:, idx, idx] = v
+    return out

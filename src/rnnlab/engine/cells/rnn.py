@@ -1,0 +1,47 @@
+"""Elman RNN cell.
+
+    a_t = U x_t + W h_{t−1} + b          (U x_t + b arrives precomputed as ax)
+    h_t = φ(a_t)
+    J_t = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.engine.activations import DPHI, PHI, check_nonlinearity
+
+Array = np.ndarray
+Params = dict[str, Array]
+
+
+@dataclass(frozen=True)
+class RNNCell:
+    nonlinearity: str = "tanh"
+    gates = 1
+    state_names = ("h",)
+
+    def __post_init__(self) -> None:
+        check_nonlinearity(self.nonlinearity)
+
+    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], tuple]:
+        (h_prev,) = state
+        a = h_prev @ p["W"].T  # (B, H)
+        a += ax
+        h = PHI[self.nonlinearity](a, out=a)
+        return (h,), (h,)
+
+    def step_backward(
+        self, dstate: tuple[Array, ...], cache: tuple, p: Params
+    ) -> tuple[Array, Array, tuple[Array]]:
+        (dh,) = dstate
+        (h,) = cache
+        da = dh * DPHI[self.nonlinearity](h)  # backprop into a through φ
+        dh_prev = da @ p["W"]  # backprop into h_{t−1} through W
+        return da, da, (dh_prev,)
+
+    def jacobian(self, cache: tuple, p: Params) -> Array:
+        (h,) = cache
+        return DPHI[self.nonlinearity](h)[:, :, None] * p["W"][None]  # (B, H, H)

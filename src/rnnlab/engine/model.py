@@ -1,0 +1,257 @@
+"""Sequence models: a stack of `num_layers` recurrent cells and a linear readout o_t = V h_t + c.
+
+    model = RNN(input_size=2, hidden_size=64, output_size=1, nonlinearity="tanh", seed=0)
+    o, state = model.forward(X)                       # X (T, B, D) or token ids (T, B)
+    loss, grads, trace, dh0 = model.loss_and_grads(X, Y, loss="mse", mask=mask)
+
+Parameters are a dict keyed U_l, W_l, b_l (GRU also b_hn_l) per layer l, then V, c; the
+gradients come back with identical keys. State h0 and the final state are (L, B, H) arrays,
+or for LSTM a tuple (h, c) of them, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rnnlab.engine import checks
+from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
+from rnnlab.engine.init import init_params
+from rnnlab.engine.losses import LOSS_FNS
+from rnnlab.engine.sequence import LayerTrace, bptt, unroll
+
+Array = np.ndarray
+State = Array | tuple[Array, ...]
+
+
+class Trace(NamedTuple):
+    """What BPTT saw: per layer, states h_t (and c_t), δ_t = ∂L/∂h_t and the cell caches;
+    the readout's outputs o (T, B, K); and ∂L/∂X (T, B, D), None for token ids."""
+
+    layers: list[LayerTrace]
+    outputs: Array
+    dX: Array | None
+
+
+class BPTTResult(NamedTuple):
+    loss: float
+    grads: dict[str, Array]
+    trace: Trace
+    dh0: State
+
+
+class SequenceModel:
+    """Shared by RNN, LSTM and GRU; subclasses choose the cell."""
+
+    cell: Cell
+    kind: str
+
+    def __init__(
+        self,
+        *,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        dtype: str = "float32",
+        seed: int | None = None,
+        rng: np.random.Generator | None = None,
+        init: str = "pytorch",
+        init_scale: float | None = None,
+        spectral_radius: float | None = None,
+        forget_bias: float | None = None,
+    ) -> None:
+        self.input_size = checks.check_positive_int("input_size", input_size)
+        self.hidden_size = checks.check_positive_int("hidden_size", hidden_size)
+        self.output_size = checks.check_positive_int("output_size", output_size)
+        self.num_layers = checks.check_positive_int("num_layers", num_layers)
+        self.dtype = checks.check_dtype(dtype)
+        if seed is not None and rng is not None:
+            raise ValueError("seed, rng: got both; expected at most one")
+        if spectral_radius is not None and not spectral_radius > 0:
+            raise ValueError(f"spectral_radius: got {spectral_radius!r}; expected a number > 0")
+        if forget_bias is not None and not isinstance(self.cell, LSTMCell):
+            raise ValueError(f"forget_bias: got {forget_bias!r}; only an LSTM has a forget gate")
+        self.init = init
+        rng = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
+        params = init_params(
+            gates=self.cell.gates,
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            output_size=self.output_size,
+            num_layers=self.num_layers,
+            init=init,
+            rng=rng,
+            init_scale=init_scale,
+            spectral_radius_=spectral_radius,
+            forget_bias=forget_bias,
+            gru=isinstance(self.cell, GRUCell),
+        )
+        self.params = {k: v.astype(self.dtype) for k, v in params.items()}
+
+    # -- parameters ---------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The architecture, enough to rebuild the model around a params dict."""
+        return {
+            "cell": self.kind,
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "output_size": self.output_size,
+            "num_layers": self.num_layers,
+            "dtype": self.dtype.name,
+        }
+
+    def layer_params(self, layer: int) -> dict[str, Array]:
+        """Layer l's params without the suffix: U, W, b (and b_hn for GRU)."""
+        suffix = f"_{layer}"
+        return {k[: -len(suffix)]: v for k, v in self.params.items() if k.endswith(suffix)}
+
+    def set_params(self, params: dict[str, Array]) -> None:
+        """Replace the params, checking keys, shapes, dtype and finiteness."""
+        expected = self.params
+        if set(params) != set(expected):
+            raise ValueError(
+                f"params: got keys {sorted(params)}; expected {sorted(expected)}"
+            )
+        for k, v in params.items():
+            if not isinstance(v, np.ndarray) or v.shape != expected[k].shape:
+                shape = getattr(v, "shape", type(v).__name__)
+                raise ValueError(f"params[{k!r}]: got shape {shape}; expected {expected[k].shape}")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"params[{k!r}]: got non-finite values; expected finite")
+        self.params = {k: np.array(v, dtype=self.dtype) for k, v in params.items()}
+
+    # -- forward and BPTT ---------------------------------------------------------------
+
+    def _unroll(self, X: Array, h0: object) -> list[LayerTrace]:
+        X = checks.check_inputs(X, self.input_size, self.dtype)
+        T, B = X.shape[:2]
+        state0 = checks.check_state(
+            h0, len(self.cell.state_names), self.num_layers, B, self.hidden_size, self.dtype
+        )
+        traces = []
+        inputs = X
+        for layer in range(self.num_layers):
+            p = self.layer_params(layer)
+            if inputs.ndim == 2:  # token ids: U x_t for one-hot x_t is a column of U
+                ax = p["U"].T[inputs] + p["b"]  # (T, B, G)
+            else:
+                ax = inputs @ p["U"].T  # (T, B, G), one GEMM over all T·B rows
+                ax += p["b"]
+            trace = unroll(self.cell, p, ax, tuple(s[layer] for s in state0))
+            traces.append(trace)
+            inputs = trace.h[1:]  # (T, B, H)
+        return traces
+
+
+    def forward(self, X: Array, h0: State | None = None) -> tuple[Array, State]:
+        """X (T, B, D) or ids (T, B) -> outputs o (T, B, K) and the final state."""
+        traces = self._unroll(X, h0)
+        o = traces[-1].h[1:] @ self.params["V"].T + self.params["c"]  # (T, B, K)
+        return o, _stack_states([[s[-1] for s in tr.states] for tr in traces])
+
+    def loss_and_grads(
+        self,
+        X: Array,
+        Y: Array,
+        loss: str = "cross_entropy",
+        mask: Array | None = None,
+        h0: State | None = None,
+    ) -> BPTTResult:
+        """Loss L = Σ_t Σ_b mask·L_tb / B, exact gradients by BPTT, the trace and ∂L/∂h0."""
+        checks.check_loss(loss)
+        traces = self._unroll(X, h0)
+        T, B = X.shape[:2]
+        K = self.output_size
+        Y = checks.check_targets(Y, loss, T, B, K, self.dtype)
+        mask = checks.check_mask(mask, T, B, self.dtype)
+        if loss == "cross_entropy":
+            checks.check_class_ids(Y, mask, K)
+
+        V = self.params["V"]
+        h_top = traces[-1].h[1:]  # (T, B, H)
+        o = h_top @ V.T + self.params["c"]  # (T, B, K)
+        L, do = LOSS_FNS[loss](o, Y, mask)
+
+        grads: dict[str, Array] = {}
+        grads["V"] = do.reshape(T * B, K).T @ h_top.reshape(T * B, -1)  # backprop into V
+        grads["c"] = do.sum(axis=(0, 1))
+        dh_above = do @ V  # (T, B, H), backprop into h_t through the readout
+        dX: Array | None = None
+        for layer in reversed(range(self.num_layers)):
+            p, trace = self.layer_params(layer), traces[layer]
+            dax, dah = bptt(self.cell, p, trace, dh_above)
+            G = dax.shape[2]
+            inputs = X if layer == 0 else traces[layer - 1].h[1:]
+            if inputs.ndim == 2:  # token ids: scatter-add rows into the used columns of U
+                dUT = np.zeros(p["U"].T.shape, dtype=self.dtype)
+                np.add.at(dUT, inputs.ravel(), dax.reshape(T * B, G))
+                grads[f"U_{layer}"] = dUT.T
+            else:
+                grads[f"U_{layer}"] = dax.reshape(T * B, G).T @ inputs.reshape(T * B, -1)
+            grads[f"W_{layer}"] = dah.reshape(T * B, G).T @ trace.h[:-1].reshape(T * B, -1)
+            grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
+            if "b_hn" in p:
+                grads[f"b_hn_{layer}"] = dah[:, :, 2 * self.hidden_size :].sum(axis=(0, 1))
+            if layer > 0 or inputs.ndim == 3:
+                dinputs = dax @ p["U"]  # (T, B, D_l), backprop into the layer's input
+                if layer > 0:
+                    dh_above = dinputs
+                else:
+                    dX = dinputs
+        grads = {k: grads[k] for k in self.params}  # same key order as params
+        dh0 = _stack_states([[d[0] for d in tr.deltas or []] for tr in traces])
+        return BPTTResult(L, grads, Trace(traces, o, dX), dh0)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "cell")
+        return f"{type(self).__name__}({args})"
+
+
+def _stack_states(per_layer: list[list[Array]]) -> State:
+    """[[h, (c)] per layer] -> (L, B, H) array, or the tuple (h, c) of them for LSTM."""
+    parts = tuple(np.stack(component) for component in zip(*per_layer, strict=True))
+    return parts[0] if len(parts) == 1 else parts
+
+
+class RNN(SequenceModel):
+    """Elman RNN, h_t = φ(U x_t + W h_{t−1} + b), o_t = V h_t + c."""
+
+    kind = "rnn"
+
+    def __init__(self, *, nonlinearity: str = "tanh", **kwargs: Any) -> None:
+        self.cell = RNNCell(nonlinearity)
+        super().__init__(**kwargs)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return super().config | {"nonlinearity": self.cell.nonlinearity}
+
+
+class LSTM(SequenceModel):
+    """LSTM (PyTorch gate order i, f, g, o) with state (h, c), o_t = V h_t + c."""
+
+    kind = "lstm"
+    cell = LSTMCell()
+
+
+class GRU(SequenceModel):
+    """GRU (PyTorch gate order r, z, n, reset after the recurrent product), o_t = V h_t + c."""
+
+    kind = "gru"
+    cell = GRUCell()
+
+
+MODELS: dict[str, type[SequenceModel]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def build(config: dict[str, Any], **kwargs: Any) -> SequenceModel:
+    """Rebuild a model from its `config` (plus init kwargs such as seed)."""
+    config = dict(config)
+    kind = config.pop("cell", None)
+    if kind not in MODELS:
+        raise ValueError(f"cell: got {kind!r}; expected one of {', '.join(MODELS)}")
+    return MODELS[kind](**config, **kwargs)

@@ -113,9 +113,7 @@ class SequenceModel:
         """Replace the params, checking keys, shapes, dtype and finiteness."""
         expected = self.params
         if set(params) != set(expected):
-            raise ValueError(
-                f"params: got keys {sorted(params)}; expected {sorted(expected)}"
-            )
+            raise ValueError(f"params: got keys {sorted(params)}; expected {sorted(expected)}")
         for k, v in params.items():
             if not isinstance(v, np.ndarray) or v.shape != expected[k].shape:
                 shape = getattr(v, "shape", type(v).__name__)
@@ -146,12 +144,37 @@ class SequenceModel:
             inputs = trace.h[1:]  # (T, B, H)
         return traces
 
-
     def forward(self, X: Array, h0: State | None = None) -> tuple[Array, State]:
         """X (T, B, D) or ids (T, B) -> outputs o (T, B, K) and the final state."""
         traces = self._unroll(X, h0)
         o = traces[-1].h[1:] @ self.params["V"].T + self.params["c"]  # (T, B, K)
         return o, _stack_states([[s[-1] for s in tr.states] for tr in traces])
+
+    def _forward_loss(
+        self, X: Array, Y: Array, loss: str, mask: Array | None, h0: State | None
+    ) -> tuple[list[LayerTrace], Array, float, Array]:
+        checks.check_loss(loss)
+        traces = self._unroll(X, h0)
+        T, B = X.shape[:2]
+        K = self.output_size
+        Y = checks.check_targets(Y, loss, T, B, K, self.dtype)
+        mask = checks.check_mask(mask, T, B, self.dtype)
+        if loss == "cross_entropy":
+            checks.check_class_ids(Y, mask, K)
+        o = traces[-1].h[1:] @ self.params["V"].T + self.params["c"]  # (T, B, K)
+        L, do = LOSS_FNS[loss](o, Y, mask)
+        return traces, o, L, do
+
+    def loss(
+        self,
+        X: Array,
+        Y: Array,
+        loss: str = "cross_entropy",
+        mask: Array | None = None,
+        h0: State | None = None,
+    ) -> float:
+        """The loss alone, L = Σ_t Σ_b mask·L_tb / B, with no backward pass."""
+        return self._forward_loss(X, Y, loss, mask, h0)[2]
 
     def loss_and_grads(
         self,
@@ -162,20 +185,10 @@ class SequenceModel:
         h0: State | None = None,
     ) -> BPTTResult:
         """Loss L = Σ_t Σ_b mask·L_tb / B, exact gradients by BPTT, the trace and ∂L/∂h0."""
-        checks.check_loss(loss)
-        traces = self._unroll(X, h0)
-        T, B = X.shape[:2]
-        K = self.output_size
-        Y = checks.check_targets(Y, loss, T, B, K, self.dtype)
-        mask = checks.check_mask(mask, T, B, self.dtype)
-        if loss == "cross_entropy":
-            checks.check_class_ids(Y, mask, K)
-
+        traces, o, L, do = self._forward_loss(X, Y, loss, mask, h0)
+        T, B, K = o.shape
         V = self.params["V"]
         h_top = traces[-1].h[1:]  # (T, B, H)
-        o = h_top @ V.T + self.params["c"]  # (T, B, K)
-        L, do = LOSS_FNS[loss](o, Y, mask)
-
         grads: dict[str, Array] = {}
         grads["V"] = do.reshape(T * B, K).T @ h_top.reshape(T * B, -1)  # backprop into V
         grads["c"] = do.sum(axis=(0, 1))
@@ -221,6 +234,7 @@ class RNN(SequenceModel):
     """Elman RNN, h_t = φ(U x_t + W h_{t−1} + b), o_t = V h_t + c."""
 
     kind = "rnn"
+    cell: RNNCell
 
     def __init__(self, *, nonlinearity: str = "tanh", **kwargs: Any) -> None:
         self.cell = RNNCell(nonlinearity)

@@ -73,7 +73,9 @@ def bptt(cell: Cell, p: Params, trace: LayerTrace, dh_above: Array) -> tuple[Arr
     G = cell.gates * H
     deltas = [np.empty_like(s) for s in trace.states]
     dax = np.empty((T, B, G), dtype=dh_above.dtype)
-    dah = np.empty_like(dax) if isinstance(cell, GRUCell) else dax  # only GRU's reset gate splits them
+    dah = (
+        np.empty_like(dax) if isinstance(cell, GRUCell) else dax
+    )  # only GRU's reset gate splits them
     dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in trace.states)
     for t in reversed(range(T)):
         dstate = (dstate[0] + dh_above[t],) + dstate[1:]

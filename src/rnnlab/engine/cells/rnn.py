@@ -1,8 +1,8 @@
 """Elman RNN cell.
 
-    a_t = U x_t + W h_{t−1} + b          (U x_t + b arrives precomputed as ax)
-    h_t = φ(a_t)
-    J_t = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
+a_t = U x_t + W h_{t−1} + b          (U x_t + b arrives precomputed as ax)
+h_t = φ(a_t)
+J_t = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
 """
 
 from __future__ import annotations

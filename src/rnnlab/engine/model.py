@@ -33,6 +33,10 @@ class Trace(NamedTuple):
     outputs: Array
     dX: Array | None
 
+    def state(self, t: int) -> State:
+        """The state after step t (t = 0 is h0), in the format of h0: (L, B, H) or (h, c)."""
+        return _stack_states([[s[t] for s in layer.states] for layer in self.layers])
+
 
 class BPTTResult(NamedTuple):
     loss: float

@@ -8,6 +8,9 @@ from rnnlab.train.checkpoint import (
     save_checkpoint,
 )
 from rnnlab.train.clip import CLIP_MODES, clip, global_norm, param_norms
+from rnnlab.train.config import ClipConfig, TBPTTConfig, TrainConfig
+from rnnlab.train.history import History
+from rnnlab.train.loop import evaluate, fit
 from rnnlab.train.optim import (
     OPTIMIZERS,
     SGD,
@@ -38,6 +41,10 @@ __all__ = [
     "Checkpoint",
     "CheckpointDir",
     "CheckpointError",
+    "ClipConfig",
+    "History",
+    "TBPTTConfig",
+    "TrainConfig",
     "Constant",
     "Cosine",
     "Optimizer",
@@ -46,6 +53,8 @@ __all__ = [
     "StepDecay",
     "Warmup",
     "clip",
+    "evaluate",
+    "fit",
     "global_norm",
     "load_checkpoint",
     "make_optimizer",

@@ -4,6 +4,7 @@ Layout of a checkpoint file (safetensors; arrays keep their dtype, bit for bit):
 
     tensors   params/<name>          each parameter
               opt/<key>              each optimiser-state array (e.g. opt/step, opt/exp_avg/W)
+              extra/<key>            the caller's extra arrays (e.g. a carried hidden state)
     metadata  format   "rnnlab.checkpoint"      version  "1"
               step     the training step, decimal
               rng      JSON of the np.random.Generator's bit_generator.state (integers exact;
@@ -69,6 +70,7 @@ class Checkpoint:
     rng: np.random.Generator
     config: dict[str, Any]
     metadata: dict[str, str] = field(default_factory=dict)  # the extra_metadata saved
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # the extra_arrays saved
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, blob: bytes) -> None:
+def atomic_write(path: Path, blob: bytes) -> None:
     """Write `blob` to `path` so that `path` is either the old file or the whole new one."""
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
@@ -156,6 +158,7 @@ def save_checkpoint(
     rng: np.random.Generator,
     config: Mapping[str, Any],
     extra_metadata: Mapping[str, str] | None = None,
+    extra_arrays: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a checkpoint atomically; refuse (CheckpointError) non-finite arrays.
 
@@ -165,6 +168,7 @@ def save_checkpoint(
     path = Path(path)
     _check_arrays(path, "params", params)
     _check_arrays(path, "opt_state", opt_state)
+    _check_arrays(path, "extra_arrays", extra_arrays or {})
     if not (isinstance(step, int | np.integer) and not isinstance(step, bool) and step >= 0):
         raise CheckpointError(f"{path}: step given {step!r}; allowed: an integer >= 0")
     if not isinstance(rng, np.random.Generator) or (
@@ -187,6 +191,7 @@ def save_checkpoint(
             )
     tensors = {f"params/{k}": v for k, v in params.items()}
     tensors.update({f"opt/{k}": v for k, v in opt_state.items()})
+    tensors.update({f"extra/{k}": v for k, v in (extra_arrays or {}).items()})
     metadata = {
         "format": FORMAT,
         "version": VERSION,
@@ -195,7 +200,7 @@ def save_checkpoint(
         "config": config_json,
         **extra,
     }
-    _atomic_write(path, _encode(tensors, metadata))
+    atomic_write(path, _encode(tensors, metadata))
     return path
 
 
@@ -275,13 +280,16 @@ def load_checkpoint(
 
     params: dict[str, np.ndarray] = {}
     opt_state: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
+    groups = {"params": params, "opt": opt_state, "extra": arrays}
     for name in sorted(tensors):
         group, _, key = name.partition("/")
-        if group not in ("params", "opt") or not key:
+        if group not in groups or not key:
             raise CheckpointError(
-                f"{path}: unexpected tensor {name!r}; allowed: params/<name> and opt/<key>"
+                f"{path}: unexpected tensor {name!r}; allowed: params/<name>, opt/<key> "
+                "and extra/<key>"
             )
-        (params if group == "params" else opt_state)[key] = tensors[name]
+        groups[group][key] = tensors[name]
     _check_finite(path, tensors)
     _check_shapes(path, params, opt_state, expected_shapes)
 
@@ -297,7 +305,7 @@ def load_checkpoint(
     if meta.get("sha256") != _digest(header, data):
         raise CheckpointError(f"{path}: corrupted: sha256 digest does not match the contents")
     extra = {k: v for k, v in meta.items() if k not in _RESERVED}
-    return Checkpoint(path, params, opt_state, step, rng, config, extra)
+    return Checkpoint(path, params, opt_state, step, rng, config, extra, arrays)
 
 
 def _check_finite(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
@@ -367,9 +375,12 @@ class CheckpointDir:
         rng: np.random.Generator,
         config: Mapping[str, Any],
         extra_metadata: Mapping[str, str] | None = None,
+        extra_arrays: Mapping[str, np.ndarray] | None = None,
     ) -> Path:
         Path(self.root).mkdir(parents=True, exist_ok=True)
-        return save_checkpoint(self.last_path, params, opt_state, step, rng, config, extra_metadata)
+        return save_checkpoint(
+            self.last_path, params, opt_state, step, rng, config, extra_metadata, extra_arrays
+        )
 
     def save_best(
         self,
@@ -380,12 +391,15 @@ class CheckpointDir:
         rng: np.random.Generator,
         config: Mapping[str, Any],
         extra_metadata: Mapping[str, str] | None = None,
+        extra_arrays: Mapping[str, np.ndarray] | None = None,
     ) -> Path:
         if not math.isfinite(metric):
             raise CheckpointError(f"{self.best_path}: metric given {metric!r}; allowed: finite")
         Path(self.root).mkdir(parents=True, exist_ok=True)
         extra = {**(extra_metadata or {}), "metric": repr(float(metric))}
-        return save_checkpoint(self.best_path, params, opt_state, step, rng, config, extra)
+        return save_checkpoint(
+            self.best_path, params, opt_state, step, rng, config, extra, extra_arrays
+        )
 
     def load_last(
         self, expected_shapes: Mapping[str, tuple[int, ...]] | None = None

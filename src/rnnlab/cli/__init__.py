@@ -1,0 +1,1 @@
+"""The `rnnlab` command line: one thin module per command, handing off to the library."""

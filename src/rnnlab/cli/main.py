@@ -1,0 +1,45 @@
+"""`rnnlab` entry point. Errors a user can cause print one line and exit 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from rnnlab.cli.demo import demo
+from rnnlab.cli.sample import sample
+from rnnlab.cli.train import train
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a ValueError (bad config, input or checkpoint) into `error: …` and exit code 2."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ValueError as err:
+            click.echo(
+                f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", err=True
+            )
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rnnlab")
+def cli() -> None:
+    """rnnlab: watch gradients vanish and explode through time, and fix them."""
+
+
+for command in (demo, train, sample):
+    command.callback = user_errors(command.callback)  # type: ignore[arg-type]
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

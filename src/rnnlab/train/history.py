@@ -1,0 +1,65 @@
+"""A run's history: one record per training step, one per evaluation, and how it ended."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.train.checkpoint import atomic_write
+
+STATUSES = ("running", "done", "diverged")
+
+
+@dataclass
+class History:
+    """steps[i] holds step, loss, lr, grad_norm (before clipping), clipped_norm, update_ratio
+    (‖Δθ‖/‖θ‖) and grad_norm/<param>; evals[j] holds step and the task's metrics;
+    diagnostics[k] holds whatever a diagnostics callback records (JSON-safe)."""
+
+    steps: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "running"
+    diverged_at: int | None = None  # the step whose loss or gradient was non-finite
+    last_finite_norm: float | None = None
+    skipped: int = 0  # non-finite steps dropped under on_nonfinite = "skip"
+
+    def series(self, key: str) -> np.ndarray:
+        """One column of `steps` as an array (NaN where a record lacks it)."""
+        return np.array([r.get(key, np.nan) for r in self.steps], dtype=np.float64)
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        return dict(self.evals[-1]) if self.evals else {}
+
+    def truncate(self, step: int) -> History:
+        """The history as it was when `step` steps were done (for an exact resume)."""
+        return History(
+            steps=[r for r in self.steps if r["step"] < step],
+            evals=[r for r in self.evals if r["step"] <= step],
+            diagnostics=[r for r in self.diagnostics if r["step"] <= step],
+            skipped=sum(1 for r in self.steps if r["step"] < step and r.get("skipped")),
+            last_finite_norm=self.last_finite_norm,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        # float repr round-trips, so a resumed history is bit-identical; NaN/inf stay legal JSON
+        # extensions that json reads back
+        atomic_write(Path(path), json.dumps(self.to_dict()).encode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> History:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as err:
+            raise ValueError(f"{path}: not a readable history ({err})") from None

@@ -1,0 +1,207 @@
+"""`fit`: the training loop, with the remedies and the exploding gradient caught in the act.
+
+Each step: a batch (or the next chunk of a stream, under truncated BPTT), exact gradients,
+the global norm measured before clipping, clipping, one optimiser update. A non-finite loss,
+gradient or update is caught at the step where it appears, before it touches the params.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rnnlab.engine.model import SequenceModel
+from rnnlab.tasks.base import Batch, Task
+from rnnlab.train.checkpoint import CheckpointDir
+from rnnlab.train.clip import clip, global_norm, param_norms
+from rnnlab.train.config import TrainConfig
+from rnnlab.train.history import History
+from rnnlab.train.optim import make_optimizer
+from rnnlab.train.schedules import make_schedule
+from rnnlab.train.tbptt import Carry, tbptt_step
+
+Array = np.ndarray
+Callback = Callable[[int, SequenceModel, History], None]
+
+
+@runtime_checkable
+class StreamTask(Protocol):
+    """A task whose batches are consecutive chunks of B parallel streams (charlm)."""
+
+    length: int
+
+    def n_chunks(self, batch_size: int) -> int: ...
+
+    def chunk(self, index: int, batch_size: int) -> Batch: ...
+
+
+def evaluate(model: SequenceModel, task: Task) -> dict[str, float]:
+    """The task's metrics on its fixed validation set."""
+    X, Y, mask = task.validation
+    with np.errstate(all="ignore"):
+        outputs, _ = model.forward(X)
+    return task.metrics(outputs, Y, mask)
+
+
+def _schedule(config: TrainConfig) -> Any:
+    return make_schedule(
+        config.schedule,
+        config.lr,
+        step_size=config.step_size,
+        gamma=config.gamma,
+        total_steps=config.steps,
+        min_lr=config.min_lr,
+        warmup_steps=config.warmup_steps,
+    )
+
+
+def _finite(arrays: dict[str, Array]) -> bool:
+    return all(bool(np.all(np.isfinite(a))) for a in arrays.values())
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def fit(
+    model: SequenceModel,
+    task: Task,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    out: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    run_config: dict[str, Any] | None = None,
+) -> History:
+    """Train `model` on `task` for config.steps steps; return the History.
+
+    out      a folder for last/best checkpoints (safetensors) and history.json
+    resume   continue from out/last.safetensors, bit-identically to an uninterrupted run
+    quiet    no progress bar (it is also off when stdout is not a terminal)
+    run_config  the whole run's config, stored in every checkpoint (default: the train part)
+    The model's params are updated in place (model.params is replaced each step).
+    """
+    opt = make_optimizer(config.optimizer, **config.optimizer_hyper())
+    schedule = _schedule(config)
+    stream: StreamTask | None = None
+    if config.tbptt is not None:
+        if not isinstance(task, StreamTask):
+            raise ValueError(
+                f"train.tbptt: got a setting for task {task.name!r}; expected none "
+                "(truncated BPTT needs a stream task such as charlm)"
+            )
+        if config.tbptt.k1 != task.length:
+            raise ValueError(
+                f"train.tbptt.k1: got {config.tbptt.k1}; expected the task's T = "
+                f"{task.length} (a stream advances T steps per update)"
+            )
+        stream, k2, n_chunks = task, config.tbptt.k2, task.n_chunks(config.batch_size)
+    rng = np.random.default_rng(config.seed)
+    opt_state = opt.init(model.params)
+    history = History()
+    carry = Carry(h0=None)
+    start = 0
+    ckpt = CheckpointDir(Path(out)) if out is not None else None
+    saved_config = run_config if run_config is not None else {"train": config.model_dump()}
+    shapes = {k: v.shape for k, v in model.params.items()}
+
+    if resume and ckpt is not None and (last := ckpt.load_last(shapes)) is not None:
+        model.set_params(last.params)
+        opt_state, rng, start = last.opt_state, last.rng, last.step
+        history = History.load(ckpt.root / "history.json").truncate(start)
+        if stream is not None and last.arrays:
+            carry = _carry_from(last.arrays, model)
+    best = min((e["loss"] for e in history.evals), default=math.inf)
+
+    def save(step: int) -> None:
+        if ckpt is None:
+            return
+        history.save(ckpt.root / "history.json")  # first: a crash leaves it ahead, not behind
+        extra = _carry_to(carry) if stream is not None else None
+        ckpt.save_last(model.params, opt_state, step, rng, saved_config, None, extra)
+
+    def record_eval(step: int) -> None:
+        nonlocal best
+        metrics = evaluate(model, task)
+        history.evals.append({"step": step, **metrics, "solved": float(task.solved(metrics))})
+        if ckpt is not None and math.isfinite(metrics["loss"]) and metrics["loss"] < best:
+            best = metrics["loss"]
+            ckpt.save_best(best, model.params, opt_state, step, rng, saved_config)
+
+    if start == 0 and not history.evals:
+        record_eval(0)
+    done = start
+    with _progress(not quiet and sys.stdout.isatty()) as bar:
+        bar_task = bar.add_task("train", total=config.steps, completed=start, info="")
+        for step in range(start, config.steps):
+            with np.errstate(all="ignore"):  # overflow is caught below, not printed
+                if stream is not None:
+                    X, Y, mask = stream.chunk(step % n_chunks, config.batch_size)
+                    if step % n_chunks == 0:
+                        carry = Carry(h0=None)  # a new pass over the text starts from zero
+                    result, carry = tbptt_step(model, carry, X, Y, mask, k2, task.loss)
+                else:
+                    X, Y, mask = task.batch(rng, config.batch_size)
+                    result = model.loss_and_grads(X, Y, loss=task.loss, mask=mask)
+                grads, norm = clip(result.grads, config.clip.mode, config.clip.threshold)
+                lr = schedule.lr_at(step)
+                new_params, new_state = opt.update(model.params, grads, opt_state, lr)
+            record = {"step": step, "loss": result.loss, "lr": lr, "grad_norm": norm}
+            record |= {f"grad_norm/{k}": v for k, v in param_norms(result.grads).items()}
+            finite = math.isfinite(result.loss) and math.isfinite(norm) and _finite(new_params)
+            if not finite:
+                history.steps.append(record | {"skipped": 1.0})
+                if config.on_nonfinite == "stop":
+                    history.status, history.diverged_at = "diverged", step
+                    break
+                history.skipped += 1
+                done = step + 1
+                continue
+            delta = {k: new_params[k] - model.params[k] for k in new_params}
+            record["clipped_norm"] = global_norm(grads)
+            record["update_ratio"] = global_norm(delta) / max(global_norm(model.params), 1e-300)
+            history.steps.append(record)
+            history.last_finite_norm = norm
+            model.params, opt_state = new_params, new_state
+            done = step + 1
+            for callback in callbacks:
+                callback(done, model, history)
+            if done % config.eval_every == 0 or done == config.steps:
+                record_eval(done)
+            if config.checkpoint_every and done % config.checkpoint_every == 0:
+                save(done)
+            bar.update(bar_task, advance=1, info=f"loss {result.loss:.4g}  ‖g‖ {norm:.3g}")
+    if history.status == "running":
+        history.status = "done"
+    save(done)  # after divergence: the params of the last finite step
+    return history
+
+
+def _carry_to(carry: Carry) -> dict[str, Array] | None:
+    if carry.h0 is None or carry.X is None or carry.Y is None:
+        return None
+    parts = carry.h0 if isinstance(carry.h0, tuple) else (carry.h0,)
+    return {f"carry/state{i}": p for i, p in enumerate(parts)} | {
+        "carry/X": carry.X,
+        "carry/Y": carry.Y,
+    }
+
+
+def _carry_from(arrays: dict[str, Array], model: SequenceModel) -> Carry:
+    parts = tuple(arrays[f"carry/state{i}"] for i in range(len(model.cell.state_names)))
+    return Carry(parts[0] if len(parts) == 1 else parts, arrays["carry/X"], arrays["carry/Y"])

@@ -124,7 +124,7 @@ class SequenceModel:
                 raise ValueError(f"params[{k!r}]: got shape {shape}; expected {expected[k].shape}")
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"params[{k!r}]: got non-finite values; expected finite")
-        self.params = {k: np.array(v, dtype=self.dtype) for k, v in params.items()}
+        self.params = {k: np.array(params[k], dtype=self.dtype) for k in expected}  # our order
 
     # -- forward and BPTT ---------------------------------------------------------------
 

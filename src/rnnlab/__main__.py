@@ -1,0 +1,5 @@
+"""`python -m rnnlab` runs the command line."""
+
+from rnnlab.cli.main import main
+
+main()

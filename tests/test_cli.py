@@ -1,0 +1,182 @@
+"""The command line: demo, train (bad input, crash and resume, corrupted checkpoints), sample."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnnlab.cli.main import cli
+from rnnlab.experiments.config import build, load_config
+from rnnlab.train import fit, load_checkpoint
+
+CONFIG = """
+[model]
+cell = "rnn"
+hidden_size = 16
+
+[task]
+name = "adding"
+T = 15
+
+[train]
+optimizer = "adam"
+lr = 3e-3
+batch_size = 16
+steps = {steps}
+eval_every = 50
+checkpoint_every = {every}
+clip = {{ mode = "norm", threshold = 1.0 }}
+"""
+
+
+def write_config(tmp_path: Path, steps: int = 40, every: int = 20) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(CONFIG.format(steps=steps, every=every))
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rnnlab", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_demo_prints_the_seed_story():
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    row = [float(x) for x in lines["tanh RNN, σ_max 0.8"].split("│")[2:7]]
+    bound = [float(x) for x in lines["bound (γσ_max)^lag"].split("│")[3:7]]  # the second one
+    assert row[0] == pytest.approx(0.8)  # σ_max
+    assert bound  # present
+    relu = [float(x) for x in lines["ReLU RNN, ρ(W) = 2"].split("│")[3:7]]
+    assert relu[-1] > 1e3  # exploding at lag 100
+    assert row[3] <= 0.8**50  # lag 50 under the seed's 1.43e-5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lrate=1", "train.lrate: unknown key; expected one of optimizer, lr"),
+        ("train.lr='fast'", "train.lr: got 'fast'; expected a valid number"),
+        ("model.hidden_size=-4", "model.hidden_size: got -4; expected greater than 0"),
+        ("train.optimizer='lbfgs'", "train.optimizer: got 'lbfgs'; expected one of 'sgd'"),
+        ("train.clip.mode='norms'", "train.clip.mode: got 'norms'; expected one of 'norm'"),
+        ("task.T=0", "task.T: got 0; expected an integer >= 2"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override, message):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["train", str(write_config(tmp_path)), "--out", str(out), "--set", override]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {result.output.strip()[7:]}"
+    assert message in result.output and result.output.count("\n") == 1
+    assert not out.exists()
+
+
+def test_missing_config_and_no_traceback(tmp_path):
+    result = run("train", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: config: got")
+    assert "Traceback" not in result.stderr
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    config_path = write_config(tmp_path, steps=3000, every=25)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnlab", "train", str(config_path), "--out", str(out), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = out / "last.safetensors"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(last).step
+    assert 0 < killed_at < 3000  # really interrupted mid-run
+
+    result = run("train", str(config_path), "--out", str(out), "--resume", "--quiet")
+    assert result.returncode == 0, result.stderr
+    config = load_config(config_path)
+    model, task = build(config)
+    fit(model, task, config.train, quiet=True)
+    resumed = load_checkpoint(last)
+    assert resumed.step == 3000
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(resumed.params[k], v)
+
+
+def _corrupt(path: Path, how: str) -> None:
+    blob = bytearray(path.read_bytes())
+    if how == "truncated":
+        path.write_bytes(blob[: len(blob) // 2])
+    elif how == "header":
+        blob[20:28] = b"\xff" * 8
+        path.write_bytes(bytes(blob))
+    elif how == "nan":  # a NaN written into the data of params/W_0 (float32)
+        header_len = int.from_bytes(blob[:8], "little")
+        begin, _ = json.loads(blob[8 : 8 + header_len])["params/W_0"]["data_offsets"]
+        start = 8 + header_len + begin
+        blob[start : start + 4] = np.array([np.nan], np.float32).tobytes()
+        path.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "last.safetensors: "),
+        ("header", "last.safetensors: "),
+        ("nan", "NaN"),
+        ("shapes", "shape"),
+    ],
+)
+def test_corrupted_checkpoints_exit_2(tmp_path, how, message):
+    config_path = write_config(tmp_path, steps=20, every=10)
+    out = tmp_path / "run"
+    assert (
+        CliRunner().invoke(cli, ["train", str(config_path), "--out", str(out), "--quiet"]).exit_code
+        == 0
+    )
+    args = ["train", str(config_path), "--out", str(out), "--resume", "--quiet"]
+    if how == "shapes":
+        args += ["--set", "model.hidden_size=8"]
+    else:
+        _corrupt(out / "last.safetensors", how)
+    result = run(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
+
+
+def test_sample_from_a_charlm_checkpoint(tmp_path):
+    config_path = tmp_path / "lm.toml"
+    config_path.write_text(
+        '[model]\ncell = "gru"\nhidden_size = 16\n[task]\nname = "charlm"\nT = 20\n'
+        "[train]\nsteps = 5\neval_every = 5\n"
+    )
+    out = tmp_path / "lm"
+    assert (
+        CliRunner().invoke(cli, ["train", str(config_path), "--out", str(out), "--quiet"]).exit_code
+        == 0
+    )
+    args = ["sample", str(out / "last.safetensors"), "--prime", "ROMEO:", "--length", "40"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("ROMEO:") and len(first.output.rstrip("\n")) >= 40
+    assert CliRunner().invoke(cli, args).output == first.output  # seeded

@@ -10,7 +10,12 @@ from typing import Any
 import click
 
 from rnnlab.cli.demo import demo
+from rnnlab.cli.export import export
+from rnnlab.cli.ls import ls
+from rnnlab.cli.run import run
 from rnnlab.cli.sample import sample
+from rnnlab.cli.show import show
+from rnnlab.cli.sweep import sweep
 from rnnlab.cli.train import train
 
 
@@ -36,7 +41,7 @@ def cli() -> None:
     """rnnlab: watch gradients vanish and explode through time, and fix them."""
 
 
-for command in (demo, train, sample):
+for command in (demo, train, sample, run, sweep, ls, show, export):
     command.callback = user_errors(command.callback)  # type: ignore[arg-type]
     cli.add_command(command)
 

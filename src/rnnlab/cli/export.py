@@ -1,0 +1,80 @@
+"""`rnnlab export --csv FILE [DIR] [--steps]`: the store's runs (or every metric) as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import click
+
+from rnnlab.experiments.store import STATUSES, Store, flatten, select
+from rnnlab.train.checkpoint import atomic_write
+
+RUN_FIELDS = (
+    "id",
+    "status",
+    "error",
+    "steps_done",
+    "diverged_at",
+    "skipped",
+    "attempts",
+    "seconds",
+)
+
+
+@click.command()
+@click.argument("folder", metavar="[DIR]", default=Path("results"), type=click.Path(path_type=Path))
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The CSV file to write.",
+)
+@click.option(
+    "--steps",
+    is_flag=True,
+    help="One row per metric value (run_id, kind, step, name, value) instead.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only runs with this status (repeatable).",
+)
+@click.option(
+    "--where",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs whose config field or final metric equals VALUE (repeatable).",
+)
+def export(
+    folder: Path, csv_path: Path, steps: bool, statuses: tuple[str, ...], where: tuple[str, ...]
+) -> None:
+    """Write the runs of the store at DIR [results] to a CSV file: one row per run, with its
+    config fields (model.cell, ...) and final metrics (final.loss, ...). Floats are written
+    as Python's repr, so they read back exactly; NaN as nan."""
+    if not csv_path.parent.is_dir():
+        raise ValueError(f"--csv: got {str(csv_path)!r}; expected a file in an existing folder")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    with Store(folder) as store:
+        runs = select(store.runs(status=statuses), where)
+        if steps:
+            writer.writerow(("run_id", "kind", "step", "name", "value"))
+            writer.writerows(store.metric_rows([run.id for run in runs]))
+        else:
+            configs = [flatten(run.config) for run in runs]
+            fields = list(dict.fromkeys(k for c in configs for k in c))
+            metrics = list(dict.fromkeys(k for run in runs for k in run.final))
+            writer.writerow((*RUN_FIELDS, *fields, *(f"final.{m}" for m in metrics)))
+            for run, config in zip(runs, configs, strict=True):
+                row = [getattr(run, name) for name in RUN_FIELDS]
+                row += [config.get(k) for k in fields] + [run.final.get(m) for m in metrics]
+                writer.writerow(["" if v is None else v for v in row])
+    atomic_write(csv_path, buffer.getvalue().encode())
+    what = "metric values" if steps else "runs"
+    rows = buffer.getvalue().count("\n") - 1
+    click.echo(f"{rows} {what} written to {csv_path}")

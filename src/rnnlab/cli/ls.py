@@ -1,0 +1,91 @@
+"""`rnnlab ls [DIR] [--status S] [--where key=value] [--sort NAME]`: a table of runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rnnlab.experiments.store import STATUSES, Run, Store, flatten, select
+
+STYLE = {"done": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}
+
+
+def varying(runs: list[Run]) -> list[str]:
+    """The config fields whose values differ among `runs` (a sweep's axes, typically)."""
+    tables = [flatten(run.config) for run in runs]
+    keys = list(dict.fromkeys(k for t in tables for k in t))
+    return [k for k in keys if len({repr(t.get(k)) for t in tables}) > 1]
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def sort_key(name: str, run: Run) -> tuple[int, Any]:
+    value = (flatten(run.config) | run.final | {"status": run.status, "id": run.id}).get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (1, 0)  # missing and NaN last
+    return (0, value)
+
+
+@click.command(name="ls")
+@click.argument("folder", metavar="[DIR]", default=Path("results"), type=click.Path(path_type=Path))
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only runs with this status (repeatable).",
+)
+@click.option(
+    "--where",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs whose config field or final metric equals VALUE (repeatable).",
+)
+@click.option("--sort", "sort_by", metavar="NAME", help="Sort by a metric or config field.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many runs.")
+def ls(
+    folder: Path,
+    statuses: tuple[str, ...],
+    where: tuple[str, ...],
+    sort_by: str | None,
+    limit: int | None,
+) -> None:
+    """List the runs in the store at DIR [results]: status, varying config, final metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with Store(folder) as store:
+        runs = select(store.runs(status=statuses), where)
+    if sort_by:
+        runs.sort(key=lambda run: sort_key(sort_by, run))
+    shown = runs[:limit] if limit else runs
+    fields = varying(runs)
+    metrics = list(dict.fromkeys(k for run in runs for k in run.final))
+    table = Table(title=f"{len(shown)} of {len(runs)} runs in {store.path}", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=12)  # never cut: `rnnlab show` needs it
+    table.add_column("status", no_wrap=True)
+    for name in (*fields, "steps", *metrics):
+        table.add_column(name, justify="right" if name in metrics or name == "steps" else "left")
+    if any(run.error for run in shown):
+        table.add_column("error", overflow="fold")
+    for run in shown:
+        config = flatten(run.config)
+        row = [run.id, f"[{STYLE.get(run.status, '')}]{run.status}"]
+        row += [cell(config.get(k)) for k in fields]
+        row += [cell(run.steps_done)] + [cell(run.final.get(k)) for k in metrics]
+        if table.columns[-1].header == "error":
+            row.append(run.error or "")
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:  # piped: the whole table, however wide, for grep and friends
+        console = Console(width=max(console.width, 1000))
+    console.print(table)

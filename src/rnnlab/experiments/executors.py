@@ -1,0 +1,174 @@
+"""Executors run runs: in this process, in a local process pool, or on Ray.
+
+Each takes (run id, config JSON, run folder) jobs and hands back (run id, result JSON) as
+runs finish, in whatever order they finish. Workers only compute; the driver alone writes
+the store. `slots` is how many runs the executor runs at once; the driver keeps that many in
+flight, so a run is marked running when it really starts.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from rnnlab.experiments.runner import one_line, run_one
+
+EXECUTORS = ("local", "ray")
+
+
+class Executor(Protocol):
+    slots: int
+
+    def submit(self, run_id: str, config_json: str, run_dir: str) -> None: ...
+
+    def next_result(self) -> tuple[str, str]:
+        """Block until a submitted run finishes; its id and result JSON."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _failed(message: str) -> str:
+    return json.dumps({"status": "failed", "error": message})
+
+
+class InlineExecutor:
+    """Runs one run at a time in this process (`rnnlab run`), with fit's own progress bar."""
+
+    slots = 1
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._jobs: collections.deque[tuple[str, str, str]] = collections.deque()
+
+    def submit(self, run_id: str, config_json: str, run_dir: str) -> None:
+        self._jobs.append((run_id, config_json, run_dir))
+
+    def next_result(self) -> tuple[str, str]:
+        run_id, config_json, run_dir = self._jobs.popleft()
+        return run_id, run_one(config_json, run_dir, quiet=self.quiet)
+
+    def close(self) -> None:
+        self._jobs.clear()
+
+
+def _watch_parent(parent: int) -> None:
+    """In a pool worker: exit as soon as the driver is gone (even killed with SIGKILL), so no
+    orphan keeps writing checkpoints into a run folder that a rerun of the sweep resumes."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class LocalExecutor:
+    """A pool of `workers` processes on this machine (spawned: no state forked from here)."""
+
+    def __init__(self, workers: int) -> None:
+        self.slots = workers
+        self._pool = self._new_pool()
+        self._futures: dict[Future[str], tuple[str, ProcessPoolExecutor]] = {}
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.slots,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
+
+    def submit(self, run_id: str, config_json: str, run_dir: str) -> None:
+        future = self._pool.submit(run_one, config_json, run_dir)
+        self._futures[future] = (run_id, self._pool)
+
+    def next_result(self) -> tuple[str, str]:
+        done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
+        future = next(iter(done))
+        run_id, pool = self._futures.pop(future)
+        try:
+            return run_id, future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): every run then in flight is lost with
+            # it. They are recorded failed, for --retry-failed; later runs get a fresh pool.
+            if pool is self._pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            return run_id, _failed("worker process died (killed or out of memory)")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks of one CPU each: joins the cluster at `address`, or starts a local Ray with
+    num_cpus = workers. If this process already called ray.init, that instance is used."""
+
+    def __init__(self, workers: int | None, address: str | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError(
+                "--executor: got 'ray', but ray is not installed; expected "
+                "`pip install 'rnnlab[ray]'` first, or --executor local"
+            ) from None
+        self._ray: Any = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            try:
+                if address:
+                    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+                else:
+                    ray.init(
+                        num_cpus=workers or os.cpu_count() or 1,
+                        include_dashboard=False,
+                        logging_level=logging.WARNING,
+                        log_to_driver=False,
+                    )
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                what = f"--address: got {address!r}" if address else "--executor: got 'ray'"
+                raise ValueError(f"{what}; could not start or join Ray ({one_line(err)})") from None
+        self.slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._remote = ray.remote(num_cpus=1)(run_one)
+        self._refs: dict[Any, str] = {}
+
+    def submit(self, run_id: str, config_json: str, run_dir: str) -> None:
+        self._refs[self._remote.remote(config_json, run_dir)] = run_id
+
+    def next_result(self) -> tuple[str, str]:
+        (ref,), _ = self._ray.wait(list(self._refs), num_returns=1)
+        run_id = self._refs.pop(ref)
+        try:
+            return run_id, self._ray.get(ref)
+        except Exception as err:  # the worker died or Ray lost the task
+            return run_id, _failed(f"ray: {one_line(err)}")
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._started:
+            self._ray.shutdown()
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
+    """`local` (default workers: the number of cores) or `ray`; errors are one line."""
+    if name not in EXECUTORS:
+        raise ValueError(f"--executor: got {name!r}; expected one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers: got {workers}; expected an integer >= 1")
+    if address is not None and name != "ray":
+        raise ValueError(f"--address: got {address!r}; expected it only with --executor ray")
+    if name == "ray":
+        return RayExecutor(workers, address)
+    return LocalExecutor(workers or os.cpu_count() or 1)

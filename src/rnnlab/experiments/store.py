@@ -1,0 +1,454 @@
+"""The results store: one SQLite file, `runs.db`, in a store folder; checkpoints in runs/<id>/.
+
+Schema (version 1; `PRAGMA user_version` holds the version, `application_id` marks the file):
+
+    runs         id TEXT PRIMARY KEY (the config hash), config (canonical JSON), status
+                 (pending | running | done | failed | diverged), error (one line),
+                 created_at / started_at / finished_at (Unix seconds), attempts, steps_done,
+                 diverged_at, skipped, seconds (the last attempt's wall time in its worker),
+                 final (JSON of the last evaluation's metrics)
+    metrics      (run_id, kind 'train' | 'eval', name, step) PRIMARY KEY, value REAL;
+                 SQLite stores no NaN, so a NULL value is a NaN (a missing value has no row)
+    diagnostics  (run_id, step) PRIMARY KEY, arrays BLOB: an .npz archive of the snapshot's
+                 numbers and strings, read back with allow_pickle=False
+
+The primary keys make a duplicate row impossible. The driver of a sweep (or `rnnlab run`) is
+the only writer; it holds an exclusive lock on `runs.lock` while the store is open for
+writing. Opening migrates an older schema; a newer schema, a file that is not an rnnlab
+store or a corrupted one raises StoreError naming the file, and the file is left as it is.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import math
+import os
+import sqlite3
+import time
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DB_NAME = "runs.db"
+LOCK_NAME = "runs.lock"
+RUNS_DIR = "runs"
+APPLICATION_ID = 0x524E4E4C  # "RNNL": tells an rnnlab store from any other SQLite file
+STATUSES = ("pending", "running", "done", "failed", "diverged")
+FINISHED = ("done", "diverged")  # a diverged run is a result, like a done one
+
+# MIGRATIONS[v] takes a store from schema version v to v + 1; a new version appends one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'running', 'done', 'failed', 'diverged')),
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        steps_done INTEGER,
+        diverged_at INTEGER,
+        skipped INTEGER,
+        seconds REAL,
+        final TEXT
+    ) STRICT;
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('train', 'eval')),
+        name TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        value REAL,
+        PRIMARY KEY (run_id, kind, name, step)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE diagnostics (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        arrays BLOB NOT NULL,
+        PRIMARY KEY (run_id, step)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX runs_status ON runs (status);
+    """,
+]
+
+
+RUN_COLUMNS = (
+    "id, config, status, error, created_at, started_at, finished_at, attempts, steps_done, "
+    "diverged_at, skipped, seconds, final"
+)
+
+
+class StoreError(ValueError):
+    """A store that cannot be opened or trusted; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the runs table (the fields are RUN_COLUMNS, in order)."""
+
+    id: str
+    config: dict[str, Any]
+    status: str
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    steps_done: int | None
+    diverged_at: int | None
+    skipped: int | None
+    seconds: float | None
+    final: dict[str, float]
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _none_to_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def pack_arrays(snapshot: dict[str, Any]) -> bytes:
+    """A JSON-safe snapshot (nested dicts and lists) as .npz bytes: one array per leaf path.
+
+    Nested keys join with '/'; a list of numbers, bools or strings becomes one array, a list
+    of dicts is numbered ('remedies/0/name'); None leaves are left out. Nothing is pickled."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}/{key}" if prefix else str(key), item)
+        elif isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                walk(f"{prefix}/{i}", item)
+        else:
+            array = np.asarray(value)
+            if array.dtype == object:
+                raise ValueError(
+                    f"diagnostics: {prefix} holds mixed or ragged values; expected numbers, "
+                    "bools or strings of one shape"
+                )
+            arrays[prefix] = array
+
+    walk("", snapshot)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+class Store:
+    """A results store folder: `runs.db`, and each run's checkpoints in `runs/<id>/`.
+
+    Store(folder, write=True) creates the folder and database if needed and takes the
+    writer's lock; Store(folder) opens an existing store to read (and never creates one)."""
+
+    def __init__(self, folder: str | os.PathLike[str], write: bool = False) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / DB_NAME
+        self._lock_fd: int | None = None
+        if not write and not self.path.exists():
+            raise StoreError(
+                f"{self.path}: no results store here; expected a folder written by "
+                "`rnnlab sweep` or `rnnlab run`"
+            )
+        if write:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as err:
+            self._unlock()
+            raise StoreError(f"{self.path}: cannot open the results store ({err})") from None
+        try:
+            self._open()
+        except sqlite3.DatabaseError as err:
+            self.close()
+            raise StoreError(
+                f"{self.path}: corrupted or not an SQLite database ({err}); it was left as "
+                "it is — move it away to start a new store"
+            ) from None
+        except StoreError:
+            self.close()
+            raise
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(
+                f"{self.path}: in use by another rnnlab sweep or run (one writer per store); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        self._lock_fd = fd  # the kernel drops the lock when this process dies, even by SIGKILL
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _open(self) -> None:
+        db = self._db
+        db.execute("PRAGMA foreign_keys = ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        app = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if (app != APPLICATION_ID and tables) or (app == APPLICATION_ID and version == 0):
+            raise StoreError(f"{self.path}: an SQLite file, but not an rnnlab results store")
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: schema version {version}, written by a newer rnnlab; this one "
+                f"reads versions 1 to {len(MIGRATIONS)} (upgrade rnnlab to open it)"
+            )
+        check = db.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise StoreError(
+                f"{self.path}: corrupted ({check[0][0]}); it was left as it is — move it "
+                "away to start a new store"
+            )
+        if version < len(MIGRATIONS):
+            self._migrate(version)
+        db.execute("PRAGMA journal_mode = WAL")
+
+    def _migrate(self, version: int) -> None:
+        with self.transaction() as db:
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing: a crash inside leaves the store as it was before."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+        self._unlock()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.folder / RUNS_DIR / run_id
+
+    # --- writing (the driver only) ---------------------------------------------------------
+
+    def add(self, configs: Iterable[tuple[str, str]]) -> None:
+        """Add (id, config JSON) pairs as pending; ids already in the store keep their row."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO runs (id, config, created_at) VALUES (?, ?, ?)",
+                [(run_id, config, now) for run_id, config in configs],
+            )
+
+    def mark_running(self, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = 'running', started_at = ?, attempts = attempts + 1, "
+                "error = NULL WHERE id = ?",
+                (time.time(), run_id),
+            )
+
+    def record(self, run_id: str, result: dict[str, Any]) -> None:
+        """Store a worker's result (see rnnlab.experiments.runner.run_one) in one transaction.
+
+        Earlier metrics of the run are replaced, so recording twice leaves one copy."""
+        status = result["status"]
+        if status not in ("done", "diverged", "failed"):
+            raise ValueError(f"status: got {status!r}; expected done, diverged or failed")
+        train = [
+            (run_id, "train", name, int(r["step"]), _nan_to_none(float(v)))
+            for r in result.get("steps", [])
+            for name, v in r.items()
+            if name != "step"
+        ]
+        evals = [
+            (run_id, "eval", name, int(r["step"]), _nan_to_none(float(v)))
+            for r in result.get("evals", [])
+            for name, v in r.items()
+            if name != "step"
+        ]
+        snapshots = [
+            (run_id, int(r["step"]), pack_arrays({k: v for k, v in r.items() if k != "step"}))
+            for r in result.get("diagnostics", [])
+        ]
+        with self.transaction() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM diagnostics WHERE run_id = ?", (run_id,))
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", train + evals)
+            db.executemany("INSERT INTO diagnostics VALUES (?, ?, ?)", snapshots)
+            db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ?, steps_done = ?, "
+                "diverged_at = ?, skipped = ?, seconds = ?, final = ? WHERE id = ?",
+                (
+                    status,
+                    result.get("error"),
+                    time.time(),
+                    result.get("steps_done"),
+                    result.get("diverged_at"),
+                    result.get("skipped"),
+                    result.get("seconds"),
+                    json.dumps(result.get("final") or {}),
+                    run_id,
+                ),
+            )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def runs(self, ids: Sequence[str] | None = None, status: Sequence[str] = ()) -> list[Run]:
+        """Runs in the order they were added; only `ids` and only a status in `status`."""
+        query, args = f"SELECT {RUN_COLUMNS} FROM runs", []
+        where = []
+        if status:
+            where.append(f"status IN ({', '.join('?' * len(status))})")
+            args += list(status)
+        if ids is not None:
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            args += list(ids)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(query + " ORDER BY rowid", args).fetchall()
+        return [self._run(row) for row in rows]
+
+    @staticmethod
+    def _run(row: tuple[Any, ...]) -> Run:
+        fields = list(row)
+        fields[1] = json.loads(fields[1])
+        fields[-1] = json.loads(fields[-1]) if fields[-1] else {}
+        return Run(*fields)
+
+    def get(self, run_id: str) -> Run:
+        """The run whose id is `run_id` or starts with it (a unique prefix, as in git)."""
+        rows = self._db.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+            (run_id, run_id + "\uffff"),
+        ).fetchall()
+        if len(rows) != 1:
+            what = "no run" if not rows else "more than one run"
+            raise StoreError(
+                f"run id: got {run_id!r}; {what} in {self.path} has it (see `rnnlab ls`)"
+            )
+        return self._run(rows[0])
+
+    def statuses(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT id, status FROM runs").fetchall())
+
+    def metrics(self, run_id: str, kind: str = "train") -> dict[str, list[tuple[int, float]]]:
+        """{name: [(step, value), ...]} in step order; NaN where SQLite holds NULL."""
+        out: dict[str, list[tuple[int, float]]] = {}
+        for name, step, value in self._db.execute(
+            "SELECT name, step, value FROM metrics WHERE run_id = ? AND kind = ? "
+            "ORDER BY name, step",
+            (run_id, kind),
+        ):
+            out.setdefault(name, []).append((step, _none_to_nan(value)))
+        return out
+
+    def metric_rows(self, run_ids: Sequence[str]) -> Iterator[tuple[str, str, int, str, float]]:
+        """(run_id, kind, step, name, value) for every metric of `run_ids`."""
+        for run_id in run_ids:
+            for kind, step, name, value in self._db.execute(
+                "SELECT kind, step, name, value FROM metrics WHERE run_id = ? "
+                "ORDER BY kind, step, name",
+                (run_id,),
+            ):
+                yield run_id, kind, step, name, _none_to_nan(value)
+
+    def diagnostics(self, run_id: str) -> list[tuple[int, dict[str, np.ndarray]]]:
+        rows = self._db.execute(
+            "SELECT step, arrays FROM diagnostics WHERE run_id = ? ORDER BY step", (run_id,)
+        ).fetchall()
+        return [(step, unpack_arrays(blob)) for step, blob in rows]
+
+
+# --- selecting (ls, export) ----------------------------------------------------------------
+
+
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as {"model.cell": "lstm", "train.clip.mode": "norm", ...}."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            out |= flatten(value, path)
+        else:
+            out[path] = value
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    """A --where value as TOML (10, 1e-3, true, "lstm"); a bare word stays a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def select(runs: Sequence[Run], where: Sequence[str]) -> list[Run]:
+    """The runs matching every `key=value` in `where`; a key is a config field (model.cell)
+    or a final metric (solved); numbers compare by value, so task.T=10 matches 10."""
+    wanted = []
+    for item in where:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--where: got {item!r}; expected key=value, e.g. model.cell=lstm")
+        wanted.append((key.strip(), _parse_value(text.strip())))
+    fields = [flatten(run.config) | run.final for run in runs]
+    known = set().union(*fields) if fields else set()
+    for key, _ in wanted:
+        if runs and key not in known:
+            raise ValueError(
+                f"--where: got {key!r}; expected a config field or a final metric of these "
+                "runs, e.g. model.cell, task.T or loss"
+            )
+    return [
+        run
+        for run, values in zip(runs, fields, strict=True)
+        if all(key in values and _equal(values[key], value) for key, value in wanted)
+    ]
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)

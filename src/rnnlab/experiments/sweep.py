@@ -1,0 +1,265 @@
+"""Sweeps: a base config plus a [sweep] table of axes; the grid is their product.
+
+    [model]                      # the base config, as for `rnnlab run`
+    hidden_size = 32
+    ...
+    [sweep]
+    "model.cell" = ["rnn", "lstm", "gru"]
+    "task.T"     = [25, 50, 100]
+    "train.seed" = [0, 1, 2]
+    exclude = [{ "model.cell" = "rnn", "task.T" = 100 }]   # drops every point matching one
+
+Axis keys are TOML paths of config fields (quoted, or as nested tables). Every point is
+validated before anything runs or is written; points that give the same config run once.
+`run_sweep` drives the runs through an executor and records every result in the store.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import itertools
+import json
+import tomllib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from rnnlab import tasks
+from rnnlab.experiments.config import ConfigError, RunConfig, validate
+from rnnlab.experiments.executors import Executor
+from rnnlab.experiments.runner import one_line
+from rnnlab.experiments.store import Store, flatten
+
+
+@dataclass(frozen=True)
+class Sweep:
+    axes: dict[str, list[Any]]
+    exclude: list[dict[str, Any]]
+    points: list[dict[str, Any]]  # each config's axis values, in grid order
+    configs: list[RunConfig]
+
+
+def canonical_json(config: RunConfig) -> str:
+    """The JSON whose SHA-256 is the run id (see RunConfig.run_id)."""
+    return json.dumps(config.model_dump(), sort_keys=True, separators=(",", ":"))
+
+
+def run_id_of(config_json: str) -> str:
+    return hashlib.sha256(config_json.encode()).hexdigest()[:12]
+
+
+def _flatten_to_axes(entry: dict[str, Any], axes: dict[str, Any], prefix: str = "") -> dict:
+    """An exclude entry flattened like the axes, keeping a table whole where it is a value."""
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and path not in axes:
+            out |= _flatten_to_axes(value, axes, path)
+        else:
+            out[path] = value
+    return out
+
+
+def _section_class(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+@cache
+def _task_parameters(name: str) -> tuple[str, ...]:
+    task_class = type(tasks.get(name))
+    return tuple(inspect.signature(task_class).parameters)
+
+
+def _check_field(key: str, task_names: Sequence[str]) -> None:
+    """Raise ConfigError unless `key` is the TOML path of a config field."""
+    parts = key.split(".")
+    section: type[BaseModel] | None = RunConfig
+    for depth, name in enumerate(parts):
+        if section is None:  # a path that goes on below a plain field
+            raise ConfigError(
+                f"sweep.{key}: unknown key; {'.'.join(parts[:depth])} has no fields below it"
+            )
+        if section.model_config.get("extra") == "allow":  # [task]: the task's parameters
+            if not task_names:
+                return  # an unknown task name: validating the points reports it
+            allowed = sorted({"name", *(p for n in task_names for p in _task_parameters(n))})
+            if name in allowed and depth == len(parts) - 1:
+                return
+            raise ConfigError(f"sweep.{key}: unknown key; expected one of {', '.join(allowed)}")
+        if name not in section.model_fields:
+            where = ".".join(parts[:depth]) or "the config"
+            raise ConfigError(
+                f"sweep.{key}: unknown key; expected one of {', '.join(section.model_fields)} "
+                f"(the fields of {where})"
+            )
+        section = _section_class(section.model_fields[name].annotation)
+    if len(parts) < 2:
+        raise ConfigError(f"sweep.{key}: got a whole section; expected a field, e.g. {key}.<name>")
+
+
+def _set(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = data
+    for name in parents:
+        node = node.setdefault(name, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"sweep.{key}: the base config's {name} is not a table")
+    node[last] = copy.deepcopy(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """TOML equality without Python's 1 == 1.0 == True."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in point.items())
+
+
+def expand(data: dict[str, Any]) -> Sweep:
+    """The validated grid of a sweep file's contents (a base config plus [sweep])."""
+    data = copy.deepcopy(data)
+    table = data.pop("sweep", None)
+    if not isinstance(table, dict):
+        raise ConfigError(
+            'sweep: missing; expected a [sweep] table of axes, e.g. "train.seed" = [0, 1, 2]'
+        )
+    raw_exclude = table.pop("exclude", [])
+    axes = flatten(table)
+    base_task = data.get("task", {}).get("name", RunConfig().task.name)
+    task_names = [str(n) for n in axes.get("task.name", [base_task]) if isinstance(n, str)]
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.{key}: got {values!r}; expected a non-empty list of values")
+        if any(_same(v, w) for i, v in enumerate(values) for w in values[:i]):
+            raise ConfigError(f"sweep.{key}: got {values!r}; expected distinct values")
+        _check_field(key, [n for n in task_names if n in tasks.names()])
+
+    if not isinstance(raw_exclude, list) or not all(isinstance(e, dict) for e in raw_exclude):
+        raise ConfigError(
+            f"sweep.exclude: got {raw_exclude!r}; expected a list of tables of axis values"
+        )
+    exclude = [_flatten_to_axes(e, axes) for e in raw_exclude]
+    for entry in exclude:
+        for key, value in entry.items():
+            if key not in axes:
+                raise ConfigError(
+                    f"sweep.exclude: got key {key!r}; expected one of the axes {', '.join(axes)}"
+                )
+            if not any(_same(value, v) for v in axes[key]):
+                raise ConfigError(
+                    f"sweep.exclude.{key}: got {value!r}; expected one of {axes[key]!r}"
+                )
+
+    points, configs, seen = [], [], set()
+    for values in itertools.product(*axes.values()):
+        point = dict(zip(axes, values, strict=True))
+        if any(all(_same(point[k], v) for k, v in e.items()) for e in exclude):
+            continue
+        run = copy.deepcopy(data)
+        for key, value in point.items():
+            _set(run, key, value)
+        try:
+            config = validate(run)
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in sweep point {_label(point)})") from None
+        if config.run_id not in seen:
+            seen.add(config.run_id)
+            points.append(point)
+            configs.append(config)
+    if not configs:
+        raise ConfigError("sweep.exclude: excludes every point; expected at least one run left")
+    return Sweep(axes, exclude, points, configs)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"sweep: got {str(path)!r}; expected an existing TOML file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"sweep: {path} is not valid TOML ({err})") from None
+    return expand(data)
+
+
+# --- driving -------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """Where a sweep stands. total counts the runs this invocation has to run; finished
+    and failed_before count runs the store already had (skipped)."""
+
+    total: int = 0
+    done: int = 0
+    diverged: int = 0
+    failed: int = 0
+    running: int = 0
+    finished_before: int = 0
+    failed_before: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> int:
+        return self.done + self.diverged + self.failed
+
+
+def run_sweep(
+    configs: Sequence[RunConfig],
+    store: Store,
+    executor: Executor,
+    retry_failed: bool = False,
+    on_change: Callable[[Counts], None] | None = None,
+) -> Counts:
+    """Run every config the store has not finished; record each result as it arrives.
+
+    Finished runs (done, diverged) are skipped; pending runs and runs left `running` by a
+    crash are (re)started, the latter resuming from their last checkpoint; failed runs are
+    skipped unless retry_failed. The store is written here only, never by a worker."""
+    entries = {config.run_id: canonical_json(config) for config in configs}
+    store.add(entries.items())
+    before = store.statuses()
+    wanted = ("pending", "running", "failed") if retry_failed else ("pending", "running")
+    queue = deque(run_id for run_id in entries if before[run_id] in wanted)
+    counts = Counts(
+        total=len(queue),
+        finished_before=sum(before[r] in ("done", "diverged") for r in entries),
+        failed_before=sum(before[r] == "failed" for r in entries) if not retry_failed else 0,
+    )
+
+    def changed() -> None:
+        if on_change is not None:
+            on_change(counts)
+
+    changed()
+    while queue or counts.running:
+        while queue and counts.running < executor.slots:
+            run_id = queue.popleft()
+            store.mark_running(run_id)
+            run_dir = store.run_dir(run_id).resolve()
+            executor.submit(run_id, entries[run_id], str(run_dir))
+            counts.running += 1
+            changed()
+        run_id, result_json = executor.next_result()
+        result = json.loads(result_json)
+        try:
+            store.record(run_id, result)
+        except ValueError as err:  # e.g. diagnostics the store cannot hold as arrays
+            result = {"status": "failed", "error": one_line(err)}
+            store.record(run_id, result)
+        counts.running -= 1
+        setattr(counts, result["status"], getattr(counts, result["status"]) + 1)
+        counts.statuses[run_id] = result["status"]
+        changed()
+    return counts

@@ -1,0 +1,72 @@
+"""Diagnostics: how gradients vanish or explode through time, why, and what to do about it.
+
+    d = diagnose(model, X, Y, mask=mask, loss="mse", dependency_length=100)
+    print(d)            # verdict, lag profile, spectra, evidence, remedies
+    d.to_dict()         # JSON-safe, for the results store
+
+The pieces are usable alone on a trace from model.loss_and_grads: gradient_flow (δ norms,
+per-step weight contributions, lag profile and its summary numbers), jacobian_products,
+weight_spectra, activation_stats, history_stats and judge. They measure and change nothing.
+DiagnosisCallback diagnoses a probe batch every N training steps.
+"""
+
+from rnnlab.diagnostics.activations import ActivationStats, activation_stats
+from rnnlab.diagnostics.callback import DiagnosisCallback
+from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
+from rnnlab.diagnostics.flow import (
+    GradientFlow,
+    LagProfile,
+    decay_factor,
+    delta_norms,
+    gradient_flow,
+    horizon,
+    lag_profile,
+    weight_contributions,
+)
+from rnnlab.diagnostics.jacobian import (
+    JacobianProducts,
+    jacobian_products,
+    pascanu_bound,
+    product_log_norms,
+)
+from rnnlab.diagnostics.spectra import BlockSpectrum, weight_spectra
+from rnnlab.diagnostics.verdict import (
+    HistoryStats,
+    Remedy,
+    RunInfo,
+    Thresholds,
+    Verdict,
+    history_stats,
+    judge,
+    remedies,
+)
+
+__all__ = [
+    "ActivationStats",
+    "BlockSpectrum",
+    "Diagnosis",
+    "DiagnosisCallback",
+    "GradientFlow",
+    "HistoryStats",
+    "JacobianProducts",
+    "LagProfile",
+    "Remedy",
+    "RunInfo",
+    "Thresholds",
+    "Verdict",
+    "activation_stats",
+    "decay_factor",
+    "delta_norms",
+    "diagnose",
+    "gradient_flow",
+    "history_stats",
+    "horizon",
+    "jacobian_products",
+    "judge",
+    "lag_profile",
+    "pascanu_bound",
+    "product_log_norms",
+    "remedies",
+    "weight_contributions",
+    "weight_spectra",
+]

@@ -1,0 +1,87 @@
+"""A training callback: a full diagnosis on a fixed probe batch every `every` steps.
+
+    probe = DiagnosisCallback(model, X, Y, mask=None, every=100, loss="mse",
+                              dependency_length=100)
+    for step in range(1, steps + 1):
+        ... one training step; norm = the pre-clip global gradient norm ...
+        record = probe(step, model, grad_norm=norm)   # a dict every 100 steps, else None
+
+Each record is {"step": step, **Diagnosis.to_dict()}, JSON-safe for the run's history. The
+pre-clip norms passed in accumulate, so each verdict also sees the run's spikes and
+non-finite steps so far. A diagnosis costs one BPTT pass on the probe batch plus the
+Jacobian products (O(t·n·S³) for n = jacobian_sequences); spread it with `every`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
+from rnnlab.diagnostics.verdict import RunInfo, Thresholds
+from rnnlab.engine.model import SequenceModel, State
+
+Array = np.ndarray
+
+
+class DiagnosisCallback:
+    """Diagnose `model` on (X, Y, mask) at every step that is a multiple of `every`.
+
+    records: the dicts recorded so far; latest: the last Diagnosis; grad_norms: every
+    pre-clip norm passed to __call__. `run` defaults to RunInfo.from_model(model).
+    """
+
+    def __init__(
+        self,
+        model: SequenceModel,
+        X: Array,
+        Y: Array,
+        mask: Array | None = None,
+        every: int = 100,
+        *,
+        loss: str = "cross_entropy",
+        h0: State | None = None,
+        dependency_length: int | None = None,
+        jacobian_sequences: int = 4,
+        rng: np.random.Generator | None = None,
+        run: RunInfo | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every: got {every!r}; expected an integer >= 1")
+        self.X, self.Y, self.mask, self.h0 = X, Y, mask, h0
+        self.every = every
+        self.options: dict[str, Any] = dict(
+            loss=loss,
+            dependency_length=dependency_length,
+            jacobian_sequences=jacobian_sequences,
+            rng=rng,
+            run=run or RunInfo.from_model(model),
+            thresholds=thresholds,
+        )
+        self.records: list[dict[str, Any]] = []
+        self.grad_norms: list[float] = []
+        self.latest: Diagnosis | None = None
+
+    def __call__(
+        self, step: int, model: SequenceModel, grad_norm: float | None = None
+    ) -> dict[str, Any] | None:
+        """Note this step's pre-clip norm (if given); at a multiple of `every`, diagnose and
+        return the record, else None."""
+        if grad_norm is not None:
+            self.grad_norms.append(float(grad_norm))
+        if step % self.every != 0:
+            return None
+        self.latest = diagnose(
+            model,
+            self.X,
+            self.Y,
+            self.mask,
+            h0=self.h0,
+            grad_norms=self.grad_norms or None,
+            **self.options,
+        )
+        record = {"step": int(step)} | self.latest.to_dict()
+        self.records.append(record)
+        return record

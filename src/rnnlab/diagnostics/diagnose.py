@@ -1,0 +1,219 @@
+"""diagnose(model, X, Y): one BPTT pass, every measurement, and the verdict, in a Diagnosis."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnlab.diagnostics._common import jsonable
+from rnnlab.diagnostics.activations import ActivationStats, activation_stats
+from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
+from rnnlab.diagnostics.jacobian import JacobianProducts, jacobian_products
+from rnnlab.diagnostics.spectra import BlockSpectrum, weight_spectra
+from rnnlab.diagnostics.verdict import RunInfo, Thresholds, Verdict, history_stats, judge
+from rnnlab.engine.model import SequenceModel, State
+
+Array = np.ndarray
+
+SHOWN_LAGS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What diagnose() found. `verdict.label` is vanishing, exploding or healthy.
+
+    model: the architecture (model.config plus its init); steps T and batch B of the data;
+    loss and grad_norm (global ‖∂L/∂θ‖₂) of the BPTT pass; flow: δ norms per step, weight
+    contributions, lag profile and its summary numbers; jacobians: per layer, products
+    ‖Π J‖₂ for a few sequences ([] if not measured); spectra of every recurrent W and gate
+    block; activations per layer; run and thresholds as used.
+    """
+
+    model: dict[str, Any]
+    steps: int
+    batch: int
+    loss: float
+    grad_norm: float
+    flow: GradientFlow
+    jacobians: list[JacobianProducts]
+    spectra: list[BlockSpectrum]
+    activations: list[ActivationStats]
+    verdict: Verdict
+    run: RunInfo
+    thresholds: Thresholds
+
+    @property
+    def label(self) -> str:
+        return self.verdict.label
+
+    def to_dict(self, per_sequence: bool = False) -> dict[str, Any]:
+        """JSON-safe: lists, dicts, floats, ints, str and None (for non-finite numbers);
+        complex eigenvalues as [real, imag]. The lag profile's per-sequence norms (L × t × B
+        numbers) are left out unless per_sequence is true."""
+        out: dict[str, Any] = jsonable(self)
+        if not per_sequence:
+            del out["flow"]["lag"]["norms"]
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(_lines(self))
+
+
+def diagnose(
+    model: SequenceModel,
+    X: Array,
+    Y: Array,
+    mask: Array | None = None,
+    loss: str = "cross_entropy",
+    h0: State | None = None,
+    dependency_length: int | None = None,
+    *,
+    step: int | None = None,
+    jacobian_sequences: int = 4,
+    rng: np.random.Generator | None = None,
+    grad_norms: Sequence[float] | Array | None = None,
+    nonfinite_steps: int | None = None,
+    run: RunInfo | None = None,
+    thresholds: Thresholds | None = None,
+) -> Diagnosis:
+    """Diagnose `model` on one batch (X, Y, mask, loss and h0 as for loss_and_grads).
+
+    step: the step t whose loss L_t is followed back (default T). dependency_length: the
+    task's, where the verdict reads the lag profile (default: the longest lag, t − 1).
+    jacobian_sequences: how many sequences get Jacobian products (O(t·n·S³); 0 skips them),
+    the first n, or drawn with `rng`. grad_norms / nonfinite_steps: a run's pre-clip global
+    gradient norms so far, for spikes and non-finite steps. run: what the run uses (default
+    read off the model, no clipping). The model is not changed.
+    """
+    th = thresholds or Thresholds()
+    if not isinstance(model, SequenceModel):
+        raise ValueError(f"model: got {type(model).__name__}; expected an rnnlab RNN, LSTM or GRU")
+    res = model.loss_and_grads(X, Y, loss=loss, mask=mask, h0=h0)
+    T, B = res.trace.outputs.shape[:2]
+    flow = gradient_flow(
+        model,
+        res.trace,
+        X,
+        Y,
+        loss=loss,
+        mask=mask,
+        step=step,
+        dependency_length=dependency_length,
+        horizon_threshold=th.horizon,
+    )
+    n = _check_count(jacobian_sequences, B)
+    jacobians = []
+    if n:
+        chosen = np.sort(rng.choice(B, n, replace=False)) if rng is not None else n
+        jacobians = jacobian_products(model, res.trace, step=flow.lag.step, sequences=chosen)
+    spectra = weight_spectra(model)
+    activations = activation_stats(model, res.trace, th.saturation)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in res.grads.values())
+    grad_norm = math.sqrt(sq)
+    finite = math.isfinite(res.loss) and math.isfinite(grad_norm)
+    run = run or RunInfo.from_model(model)
+    history = None if grad_norms is None else history_stats(grad_norms, nonfinite_steps, th)
+    verdict = judge(
+        run=run,
+        flow=flow,
+        gradients_finite=finite,
+        grad_norm=grad_norm,
+        history=history,
+        thresholds=th,
+        notes=_notes(jacobians, activations),
+    )
+    return Diagnosis(
+        model=model.config | {"init": getattr(model, "init", None)},
+        steps=T,
+        batch=B,
+        loss=float(res.loss),
+        grad_norm=grad_norm,
+        flow=flow,
+        jacobians=jacobians,
+        spectra=spectra,
+        activations=activations,
+        verdict=verdict,
+        run=run,
+        thresholds=th,
+    )
+
+
+def _check_count(n: object, B: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"jacobian_sequences: got {n!r}; expected an integer >= 0")
+    return min(int(n), B)  # a small batch measures all its sequences
+
+
+def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]) -> list[str]:
+    """Evidence lines beyond the lag profile: the Pascanu bound, Lyapunov exponents, units."""
+    notes = []
+    for jp in jacobians:
+        n = len(jp.sequences)
+        zero = int(np.count_nonzero(jp.lyapunov == -np.inf))
+        finite = jp.lyapunov[np.isfinite(jp.lyapunov)]
+        if finite.size:
+            lam = float(np.mean(finite))
+            notes.append(
+                f"layer {jp.layer}: Jacobian products over {jp.step} steps grow "
+                f"×{math.exp(lam):.3g} per step (Lyapunov exponent {lam:.3g}, mean of "
+                f"{finite.size} of {n} sequences)"
+            )
+        if zero:
+            notes.append(
+                f"layer {jp.layer}: the Jacobian product reaches exactly 0 in {zero} of {n} "
+                f"sequences (switched-off units cut every path back through the recurrence)"
+            )
+        if jp.gamma is not None and jp.sigma_max is not None:
+            g = jp.gamma * jp.sigma_max
+            consequence = (
+                f"< 1, vanishing is certain, ‖Π J‖ ≤ {g:.3g}^τ"
+                if g < 1
+                else "≥ 1, the bound does not force vanishing"
+            )
+            notes.append(f"layer {jp.layer}: γ·σ_max(W) = {g:.3g} {consequence}")
+    for a in activations:
+        if a.saturation is not None:
+            notes.append(
+                f"layer {a.layer}: {a.saturation:.1%} of {a.nonlinearity} units saturated "
+                f"(mean φ' {a.mean_dphi:.3g})"
+            )
+        if a.dead_fraction is not None:
+            notes.append(
+                f"layer {a.layer}: {a.dead_fraction:.1%} of ReLU units dead, "
+                f"{a.inactive_fraction:.1%} of activations 0"
+            )
+        if a.gate is not None:
+            notes.append(f"layer {a.layer}: mean {a.gate} gate {a.gate_mean:.3g}")
+    return notes
+
+
+def _lines(d: Diagnosis) -> list[str]:
+    f, m = d.flow, d.model
+    nl = f" ({m['nonlinearity']})" if "nonlinearity" in m else ""
+    t = f.lag.step
+    lines = [
+        f"Diagnosis: {d.label.upper()} — {m['cell']}{nl}, {m['num_layers']} layer(s), "
+        f"H={m['hidden_size']}, T={d.steps}, B={d.batch}; loss {d.loss:.4g}, "
+        f"‖∂L/∂θ‖ {d.grad_norm:.3g}",
+        f"lag profile of L_{t} (top layer): ×{f.decay_factor:.3g} per step, horizon "
+        f"{f.horizon} steps, ratio {f.ratio:.3g} at τ = {f.ratio_lag}",
+    ]
+    lags = [lag for lag in SHOWN_LAGS if lag < t - 1] + [t - 1]
+    top = f.lag.profile[-1]
+    lines.append("  τ      " + " ".join(f"{lag:>9d}" for lag in lags))
+    lines.append("  ratio  " + " ".join(f"{top[lag]:9.3g}" for lag in lags))
+    for s in d.spectra:
+        radius = "" if s.spectral_radius is None else f", spectral radius {s.spectral_radius:.3g}"
+        lines.append(f"layer {s.layer} {s.block}: σ_max {s.sigma_max:.3g}{radius}")
+    lines.append("evidence:")
+    lines.extend(f"  - {e}" for e in d.verdict.evidence)
+    lines.append("remedies, best first:")
+    for i, r in enumerate(d.verdict.remedies, 1):
+        used = " [in use]" if r.in_use else ""
+        lines.append(f"  {i}. {r.action}{used} — {r.reason}")
+    return lines

@@ -1,0 +1,49 @@
+"""Spectra of the recurrent weights: eigenvalues (spectral radius ρ) and singular values (σ_max).
+
+σ_max(W) enters the Pascanu bound (γ·σ_max)^τ; ρ(W) sets the long-run growth of W^τ for a
+linear RNN (W^τ ~ ρ^τ). For LSTM and GRU every gate block W_i, W_f, … (H × H) gets both; the
+stacked W (G·H × H) is not square and gets σ_max only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.engine.model import SequenceModel
+
+Array = np.ndarray
+
+GATE_NAMES = {"rnn": ("",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
+
+@dataclass(frozen=True)
+class BlockSpectrum:
+    """block: "W" (the Elman RNN's W, or a gated cell's stacked W) or "W_f" etc. (a gate).
+    eigenvalues (complex) and spectral_radius are None for the non-square stacked W."""
+
+    layer: int
+    block: str
+    sigma_max: float
+    spectral_radius: float | None
+    singular_values: Array
+    eigenvalues: Array | None
+
+
+def weight_spectra(model: SequenceModel) -> list[BlockSpectrum]:
+    """Every recurrent W of every layer, and for LSTM/GRU each of its gate blocks."""
+    out = []
+    H = model.hidden_size
+    for layer in range(model.num_layers):
+        W = model.layer_params(layer)["W"].astype(np.float64)
+        if model.kind != "rnn":
+            sv = np.linalg.svd(W, compute_uv=False)
+            out.append(BlockSpectrum(layer, "W", float(sv[0]), None, sv, None))
+        for k, gate in enumerate(GATE_NAMES[model.kind]):
+            block = W[k * H : (k + 1) * H]  # (H, H)
+            sv = np.linalg.svd(block, compute_uv=False)
+            eig = np.linalg.eigvals(block)
+            name = f"W_{gate}" if gate else "W"
+            out.append(BlockSpectrum(layer, name, float(sv[0]), float(np.abs(eig).max()), sv, eig))
+    return out

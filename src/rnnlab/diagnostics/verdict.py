@@ -1,0 +1,336 @@
+"""The verdict — vanishing, exploding or healthy — with its evidence and the remedies, ranked.
+
+Rules (every number a field of Thresholds):
+- exploding if a gradient is non-finite, if the lag profile's ratio at the dependency length
+  is above `exploding`, or if a run's history has non-finite steps or spikes (a pre-clip
+  global norm above `spike` × the running median of the `spike_window` norms before it);
+- else vanishing if that ratio is below `vanishing`;
+- else healthy.
+Exploding wins over vanishing: a run with both needs its spikes handled first; the evidence
+still shows the vanishing ratio.
+
+Remedies are the seed's, made specific, ranked for the verdict; those the run already uses
+(RunInfo) are marked and moved to the end.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.diagnostics.flow import GradientFlow
+from rnnlab.engine.model import SequenceModel
+
+Array = np.ndarray
+
+CELLS = ("rnn", "lstm", "gru")
+CLIP_MODES = ("norm", "value", "none")
+LABELS = ("vanishing", "exploding", "healthy")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds of the diagnosis, with their defaults.
+
+    horizon      1e-3  the gradient horizon ends where the normalised lag profile drops below
+    vanishing    1e-3  ratio at the dependency length below this: vanishing (the signal from
+                       that far back is a thousandth of the local one)
+    exploding    1e3   ratio above this: exploding (the symmetric case)
+    saturation   0.05  φ' below this fraction of its maximum counts as saturated
+    spike        10    a pre-clip norm above spike × its running median is a spike
+    spike_window 50    the running median is over this many earlier steps
+    spike_min_history 5  earlier finite norms needed before a step can be called a spike
+    clip_multiple 2    suggested clipping threshold = clip_multiple × the median norm
+                       (Pascanu et al. 2013 found 0.5–10× the average norm to work)
+    """
+
+    horizon: float = 1e-3
+    vanishing: float = 1e-3
+    exploding: float = 1e3
+    saturation: float = 0.05
+    spike: float = 10.0
+    spike_window: int = 50
+    spike_min_history: int = 5
+    clip_multiple: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "vanishing", "exploding", "saturation", "spike", "clip_multiple"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name}: got {value!r}; expected a number > 0")
+        if not self.vanishing < self.exploding:
+            raise ValueError(
+                f"vanishing: got {self.vanishing!r}; expected below exploding ({self.exploding!r})"
+            )
+        if not self.horizon < 1:
+            raise ValueError(f"horizon: got {self.horizon!r}; expected 0 < horizon < 1")
+        for name in ("spike_window", "spike_min_history"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: got {value!r}; expected an integer >= 1")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run already does, so the remedies can say which are in use.
+    spectral_radius: the radius W was rescaled to at initialisation, if any."""
+
+    cell: str
+    nonlinearity: str | None = None
+    init: str = "pytorch"
+    clip_mode: str = "none"
+    clip_threshold: float | None = None
+    spectral_radius: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell: got {self.cell!r}; expected one of {', '.join(CELLS)}")
+        if self.clip_mode not in CLIP_MODES:
+            raise ValueError(
+                f"clip_mode: got {self.clip_mode!r}; expected one of {', '.join(CLIP_MODES)}"
+            )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: SequenceModel,
+        *,
+        clip_mode: str = "none",
+        clip_threshold: float | None = None,
+        spectral_radius: float | None = None,
+    ) -> RunInfo:
+        """Cell, nonlinearity and init read off the model; clipping is the caller's to say."""
+        return cls(
+            cell=model.kind,
+            nonlinearity=getattr(model.cell, "nonlinearity", None),
+            init=getattr(model, "init", "pytorch"),
+            clip_mode=clip_mode,
+            clip_threshold=clip_threshold,
+            spectral_radius=spectral_radius,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryStats:
+    """A run's pre-clip global gradient norms: how many steps, their median over the finite
+    ones, the steps (0-based) that spiked, and how many steps were non-finite."""
+
+    steps: int
+    median_norm: float | None
+    spikes: list[int]
+    nonfinite_steps: int
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """name: relu_identity, clip_norm, gated_cell or orthogonal_w."""
+
+    name: str
+    action: str
+    reason: str
+    in_use: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str
+    evidence: list[str]
+    remedies: list[Remedy]
+    suggested_clip: float | None = None
+    history: HistoryStats | None = None
+
+
+def history_stats(
+    grad_norms: Sequence[float] | Array,
+    nonfinite_steps: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> HistoryStats:
+    """Summarise a run's pre-clip global gradient norms, one per step. `nonfinite_steps`
+    counts steps whose gradients were not finite; None counts the non-finite norms."""
+    th = thresholds or Thresholds()
+    norms = np.asarray(grad_norms, dtype=np.float64)
+    if norms.ndim != 1:
+        raise ValueError(f"grad_norms: got shape {norms.shape}; expected one norm per step")
+    finite = np.isfinite(norms)
+    if np.any(norms[finite] < 0):
+        raise ValueError("grad_norms: got a negative value; expected norms >= 0")
+    if nonfinite_steps is None:
+        nonfinite_steps = int(np.count_nonzero(~finite))
+    elif (
+        isinstance(nonfinite_steps, bool)
+        or not isinstance(nonfinite_steps, int)
+        or (nonfinite_steps < 0)
+    ):
+        raise ValueError(f"nonfinite_steps: got {nonfinite_steps!r}; expected an integer >= 0")
+    clean = np.where(finite, norms, np.nan)
+    running = _running_median(clean, th.spike_window, th.spike_min_history)
+    with np.errstate(invalid="ignore"):
+        spikes = np.flatnonzero(clean > th.spike * running)  # nan compares False
+    return HistoryStats(
+        steps=int(norms.size),
+        median_norm=float(np.median(norms[finite])) if finite.any() else None,
+        spikes=[int(i) for i in spikes],
+        nonfinite_steps=nonfinite_steps,
+    )
+
+
+def judge(
+    *,
+    run: RunInfo,
+    flow: GradientFlow | None = None,
+    gradients_finite: bool = True,
+    grad_norm: float | None = None,
+    history: HistoryStats | None = None,
+    thresholds: Thresholds | None = None,
+    notes: Sequence[str] = (),
+) -> Verdict:
+    """The verdict from a snapshot's gradient flow, a run's history, or both (see the module
+    docstring for the rules). `grad_norm`, the snapshot's global norm, sets the suggested
+    clipping threshold when there is no history. `notes` are further evidence lines."""
+    th = thresholds or Thresholds()
+    evidence: list[str] = []
+    exploding = vanishing = False
+    if flow is not None:
+        r, lag = flow.ratio, flow.ratio_lag
+        where = (
+            "the dependency length"
+            if flow.dependency_length is not None
+            else "the longest lag measured; pass dependency_length to judge at the task's"
+        )
+        evidence.append(
+            f"‖∂L_t/∂h_(t−τ)‖ / ‖∂L_t/∂h_t‖ = {r:.3g} at τ = {lag} ({where}); "
+            f"vanishing below {th.vanishing:g}, exploding above {th.exploding:g}"
+        )
+        exploding = r > th.exploding  # inf counts, nan does not
+        vanishing = r < th.vanishing
+        end = flow.lag.profile.shape[1] - 1
+        reach = f"≥ {end} (the whole window)" if flow.horizon == end else f"{flow.horizon}"
+        evidence.append(
+            f"decay ×{flow.decay_factor:.3g} per step; gradient horizon {reach} steps "
+            f"(profile ≥ {flow.horizon_threshold:g})"
+        )
+    if not gradients_finite:
+        exploding = True
+        evidence.append("the gradients of this snapshot are not finite")
+    if history is not None:
+        evidence.append(_history_line(history))
+        exploding = exploding or bool(history.spikes) or history.nonfinite_steps > 0
+    evidence.extend(notes)
+    label = "exploding" if exploding else "vanishing" if vanishing else "healthy"
+    median = history.median_norm if history is not None else None
+    if median is None and grad_norm is not None and math.isfinite(grad_norm) and grad_norm > 0:
+        median = grad_norm
+    suggested = None if median is None else th.clip_multiple * median
+    return Verdict(
+        label=label,
+        evidence=evidence,
+        remedies=remedies(label, run, median, th.clip_multiple),
+        suggested_clip=suggested,
+        history=history,
+    )
+
+
+def remedies(
+    label: str, run: RunInfo, median_norm: float | None, clip_multiple: float = 2.0
+) -> list[Remedy]:
+    """The remedies for `label`, best first; those `run` already uses go last, marked."""
+    if label not in LABELS:
+        raise ValueError(f"label: got {label!r}; expected one of {', '.join(LABELS)}")
+    rnn = run.cell == "rnn"
+    if label == "exploding":
+        order = ["clip_norm", "orthogonal_w", "gated_cell"]
+    elif label == "vanishing":
+        order = (
+            ["relu_identity", "gated_cell", "orthogonal_w"]
+            if rnn
+            else [
+                "orthogonal_w",
+                "gated_cell",
+            ]
+        )
+    else:
+        order = ["clip_norm"]
+    made = [_remedy(name, label, run, median_norm, clip_multiple) for name in order]
+    return sorted(made, key=lambda r: r.in_use)  # stable: keeps the ranking within each
+
+
+def _remedy(
+    name: str, label: str, run: RunInfo, median: float | None, clip_multiple: float
+) -> Remedy:
+    if name == "clip_norm":
+        if median is None:
+            action = "clip the global gradient norm at 0.5–10× its median pre-clip value"
+        else:
+            action = (
+                f"clip the global gradient norm at {clip_multiple * median:.3g} "
+                f"(median pre-clip norm {median:.3g}; 0.5–10× is {0.5 * median:.3g}–"
+                f"{10 * median:.3g})"
+            )
+        reason = (
+            "rescaling a step whose norm is too large keeps its direction and stops the jump"
+            if label == "exploding"
+            else "a cheap safeguard against later spikes; it does not cure vanishing"
+        )
+        return Remedy(name, action, reason, in_use=run.clip_mode != "none")
+    if name == "relu_identity":
+        return Remedy(
+            name,
+            "use RNN(nonlinearity='relu', init='identity'): ReLU, W = I, biases 0 (IRNN, "
+            "Le et al. 2015)",
+            "J_t = diag(φ') W is then I on the active units, so gradients pass unchanged",
+            in_use=run.nonlinearity == "relu" and run.init == "identity",
+        )
+    if name == "gated_cell":
+        return Remedy(
+            name,
+            "use an LSTM (forget_bias=1) or a GRU",
+            "their additive carry (c_t = f⊙c_{t−1} + … in an LSTM, h_t = z⊙h_{t−1} + … in a "
+            "GRU) passes gradients back through diag(f) or diag(z), which W does not multiply",
+            in_use=run.cell != "rnn",
+        )
+    in_use = run.init in ("orthogonal", "identity") or run.spectral_radius is not None
+    if label == "exploding":
+        return Remedy(
+            name,
+            "rescale W so that γ·σ_max(W) < 1 (spectral_radius below 1/γ at init), or "
+            "initialise it orthogonal",
+            "σ_max(W) > 1/γ is necessary for explosion (Pascanu et al. 2013)",
+            in_use=in_use,
+        )
+    return Remedy(
+        name,
+        "initialise W orthogonal (init='orthogonal') or rescale it to spectral radius 1 "
+        "(spectral_radius=1.0)",
+        "W^τ then neither shrinks nor grows with the lag τ (Saxe et al. 2014)",
+        in_use=in_use,
+    )
+
+
+def _history_line(h: HistoryStats) -> str:
+    median = "n/a" if h.median_norm is None else f"{h.median_norm:.3g}"
+    shown = ", ".join(str(s) for s in h.spikes[:5]) + (", …" if len(h.spikes) > 5 else "")
+    spikes = f"{len(h.spikes)} spikes (steps {shown})" if h.spikes else "no spikes"
+    return (
+        f"history of {h.steps} steps: median pre-clip norm {median}, {spikes}, "
+        f"{h.nonfinite_steps} non-finite steps"
+    )
+
+
+def _running_median(x: Array, window: int, min_count: int, chunk: int = 4096) -> Array:
+    """For each step i, the median of the finite values among x[i−window:i] (nan in x marks
+    a non-finite step), or nan when fewer than min_count of them are finite."""
+    padded = np.concatenate([np.full(window, np.nan), x])
+    views = np.lib.stride_tricks.sliding_window_view(padded, window)[: x.size]
+    out = np.full(x.size, np.nan)
+    for start in range(0, x.size, chunk):  # chunks bound nanmedian's copy to chunk × window
+        w = views[start : start + chunk]
+        enough = np.count_nonzero(~np.isnan(w), axis=1) >= min_count
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-nan windows: masked below
+            med = np.nanmedian(w, axis=1)
+        out[start : start + chunk] = np.where(enough, med, np.nan)
+    return out

@@ -135,7 +135,10 @@ def pack_arrays(snapshot: dict[str, Any]) -> bytes:
             for i, item in enumerate(value):
                 walk(f"{prefix}/{i}", item)
         else:
-            array = np.asarray(value)
+            try:
+                array = np.asarray(value)
+            except ValueError:  # ragged: numpy refuses it outright
+                array = np.empty(0, dtype=object)
             if array.dtype == object:
                 raise ValueError(
                     f"diagnostics: {prefix} holds mixed or ragged values; expected numbers, "

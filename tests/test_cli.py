@@ -180,3 +180,21 @@ def test_sample_from_a_charlm_checkpoint(tmp_path):
     assert first.exit_code == 0, first.output
     assert first.output.startswith("ROMEO:") and len(first.output.rstrip("\n")) >= 40
     assert CliRunner().invoke(cli, args).output == first.output  # seeded
+
+
+def test_diagnose_a_config_and_a_checkpoint(tmp_path):
+    config_path = write_config(tmp_path, steps=20, every=10)
+    result = CliRunner().invoke(cli, ["diagnose", str(config_path), "--json", "--set", "task.T=60"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert d["verdict"]["label"] == "vanishing"  # tanh RNN at initialisation, lag 30
+    assert d["flow"]["ratio"] < 1e-3 and d["flow"]["ratio_lag"] == 30
+    out = tmp_path / "run"
+    assert (
+        CliRunner().invoke(cli, ["train", str(config_path), "--out", str(out), "--quiet"]).exit_code
+        == 0
+    )
+    table = CliRunner().invoke(cli, ["diagnose", str(out / "last.safetensors")])
+    assert table.exit_code == 0 and "Diagnosis:" in table.output and "remedy 1" in table.output
+    bad = CliRunner().invoke(cli, ["diagnose", str(tmp_path / "missing.safetensors")])
+    assert bad.exit_code == 2 and bad.output.startswith("error: ")

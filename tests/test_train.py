@@ -195,3 +195,26 @@ def test_tbptt_needs_a_stream_task_and_k1_equal_to_T():
     model = rnnlab.RNN(input_size=lm.input_size, hidden_size=4, output_size=lm.output_size)
     with pytest.raises(ValueError, match=r"train.tbptt.k1: got 5; expected the task's T = 10"):
         fit(model, lm, TrainConfig(tbptt=TBPTTConfig(k1=5, k2=10)), quiet=True)
+
+
+def test_diagnostics_are_recorded_and_resume_exactly(tmp_path):
+    from rnnlab.diagnostics import DiagnosisCallback
+    from rnnlab.train import RecordDiagnostics
+
+    task = get("adding", T=12, dtype="float64")
+    config = TrainConfig(steps=60, eval_every=30, checkpoint_every=30, lr=3e-3)
+    X, Y, mask = (a[:, :8] for a in task.validation)
+
+    def run(out, interrupt=None, resume=False):
+        model = rnnlab.RNN(input_size=2, hidden_size=8, output_size=1, dtype="float64", seed=3)
+        probe = DiagnosisCallback(model, X, Y, mask, every=20, loss="mse", jacobian_sequences=1)
+        cbs = [RecordDiagnostics(probe)] + ([_interrupt_at(interrupt)] if interrupt else [])
+        return fit(model, task, config, callbacks=cbs, out=out, resume=resume, quiet=True)
+
+    straight = run(tmp_path / "a")
+    assert [d["step"] for d in straight.diagnostics] == [20, 40, 60]
+    assert straight.diagnostics[0]["verdict"]["history"]["steps"] == 20  # saw every norm so far
+    with pytest.raises(Interrupt):
+        run(tmp_path / "b", interrupt=45)
+    resumed = run(tmp_path / "b", resume=True)
+    assert json.dumps(resumed.to_dict()) == json.dumps(straight.to_dict())

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from rnnlab.cli.demo import demo
+from rnnlab.cli.diagnose import diagnose_command
 from rnnlab.cli.export import export
 from rnnlab.cli.ls import ls
 from rnnlab.cli.run import run
@@ -41,7 +42,7 @@ def cli() -> None:
     """rnnlab: watch gradients vanish and explode through time, and fix them."""
 
 
-for command in (demo, train, sample, run, sweep, ls, show, export):
+for command in (demo, train, sample, diagnose_command, run, sweep, ls, show, export):
     command.callback = user_errors(command.callback)  # type: ignore[arg-type]
     cli.add_command(command)
 

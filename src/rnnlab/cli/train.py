@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rnnlab.experiments.config import build, load_config
+from rnnlab.experiments.config import build, callbacks, load_config
 from rnnlab.train.loop import fit
 
 
@@ -33,6 +33,7 @@ def train(
         model,
         task,
         config.train,
+        callbacks=callbacks(config, model, task),
         out=out,
         resume=resume,
         quiet=quiet,

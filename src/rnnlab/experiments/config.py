@@ -4,6 +4,7 @@
              forget_bias, dtype
     [task]   name, then that task's own parameters (T, variant, path, seed, ...)
     [train]  see rnnlab.train.TrainConfig
+    [diagnostics]  every (0: off), probe_size, jacobians
 
 Every error is one line naming the TOML path, the value given and what is allowed.
 """
@@ -19,8 +20,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, ValidationError
 
 from rnnlab import tasks
+from rnnlab.diagnostics.callback import DiagnosisCallback
+from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import MODELS, SequenceModel
 from rnnlab.tasks.base import Task
+from rnnlab.train.callbacks import RecordDiagnostics
 from rnnlab.train.config import Frozen, TrainConfig, format_error
 
 
@@ -47,10 +51,21 @@ class TaskConfig(Frozen):
     name: str = "adding"
 
 
+class DiagnosticsConfig(Frozen):
+    """A diagnosis of the first `probe_size` validation sequences every `every` steps (0:
+    never): gradient flow, lag profile, spectra, activations, verdict; Jacobian products
+    for `jacobians` of those sequences (O(T·H³) each; 0 skips them)."""
+
+    every: int = Field(default=0, ge=0)
+    probe_size: int = Field(default=32, gt=0)
+    jacobians: int = Field(default=2, ge=0)
+
+
 class RunConfig(Frozen):
     model: ModelConfig = ModelConfig()
     task: TaskConfig = TaskConfig()
     train: TrainConfig = TrainConfig()
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
 
     @property
     def run_id(self) -> str:
@@ -114,6 +129,37 @@ def build_task(config: RunConfig) -> Task:
         return tasks.get(config.task.name, **{"dtype": config.model.dtype, **config.task_params})
     except ValueError as err:
         raise ConfigError(f"task.{err}") from None
+
+
+def run_info(config: RunConfig, model: SequenceModel) -> RunInfo:
+    """What the diagnostics' remedies need to know about the run."""
+    clip = config.train.clip
+    return RunInfo.from_model(
+        model,
+        clip_mode=clip.mode,
+        clip_threshold=clip.threshold,
+        spectral_radius=config.model.spectral_radius,
+    )
+
+
+def callbacks(config: RunConfig, model: SequenceModel, task: Task) -> list[RecordDiagnostics]:
+    """The training callbacks the [diagnostics] section asks for."""
+    d = config.diagnostics
+    if d.every == 0:
+        return []
+    X, Y, mask = (a[:, : d.probe_size] for a in task.validation)
+    probe = DiagnosisCallback(
+        model,
+        X,
+        Y,
+        mask,
+        every=d.every,
+        loss=task.loss,
+        dependency_length=task.dependency_length,
+        jacobian_sequences=d.jacobians,
+        run=run_info(config, model),
+    )
+    return [RecordDiagnostics(probe)]
 
 
 def build(config: RunConfig) -> tuple[SequenceModel, Task]:

@@ -1,5 +1,6 @@
 """Training building blocks: optimisers, learning-rate schedules, clipping, checkpoints."""
 
+from rnnlab.train.callbacks import RecordDiagnostics
 from rnnlab.train.checkpoint import (
     Checkpoint,
     CheckpointDir,
@@ -49,6 +50,7 @@ __all__ = [
     "Cosine",
     "Optimizer",
     "RMSprop",
+    "RecordDiagnostics",
     "Schedule",
     "StepDecay",
     "Warmup",

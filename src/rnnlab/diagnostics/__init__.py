@@ -7,12 +7,19 @@
 The pieces are usable alone on a trace from model.loss_and_grads: gradient_flow (δ norms,
 per-step weight contributions, lag profile and its summary numbers), jacobian_products,
 weight_spectra, activation_stats, history_stats and judge. They measure and change nothing.
+Measurements made elsewhere (the PyTorch bridge) become a Diagnosis through the per-layer
+helpers profile_from_norms, summarise_flow, layer_products, block_spectra,
+layer_activation_stats, and assemble.
 DiagnosisCallback diagnoses a probe batch every N training steps.
 """
 
-from rnnlab.diagnostics.activations import ActivationStats, activation_stats
+from rnnlab.diagnostics.activations import (
+    ActivationStats,
+    activation_stats,
+    layer_activation_stats,
+)
 from rnnlab.diagnostics.callback import DiagnosisCallback
-from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
+from rnnlab.diagnostics.diagnose import Diagnosis, assemble, diagnose
 from rnnlab.diagnostics.flow import (
     GradientFlow,
     LagProfile,
@@ -21,15 +28,18 @@ from rnnlab.diagnostics.flow import (
     gradient_flow,
     horizon,
     lag_profile,
+    profile_from_norms,
+    summarise_flow,
     weight_contributions,
 )
 from rnnlab.diagnostics.jacobian import (
     JacobianProducts,
     jacobian_products,
+    layer_products,
     pascanu_bound,
     product_log_norms,
 )
-from rnnlab.diagnostics.spectra import BlockSpectrum, weight_spectra
+from rnnlab.diagnostics.spectra import BlockSpectrum, block_spectra, weight_spectra
 from rnnlab.diagnostics.verdict import (
     HistoryStats,
     Remedy,
@@ -55,6 +65,8 @@ __all__ = [
     "Thresholds",
     "Verdict",
     "activation_stats",
+    "assemble",
+    "block_spectra",
     "decay_factor",
     "delta_norms",
     "diagnose",
@@ -64,9 +76,13 @@ __all__ = [
     "jacobian_products",
     "judge",
     "lag_profile",
+    "layer_activation_stats",
+    "layer_products",
     "pascanu_bound",
     "product_log_norms",
+    "profile_from_norms",
     "remedies",
+    "summarise_flow",
     "weight_contributions",
     "weight_spectra",
 ]

@@ -47,45 +47,59 @@ def activation_stats(
 ) -> list[ActivationStats]:
     """Per layer, over steps 1..T and the whole batch. A unit counts as saturated where
     φ'(a) < saturation_level · γ, γ = max φ'."""
+    nonlinearity = getattr(model.cell, "nonlinearity", None)
+    return [
+        layer_activation_stats(layer, model.kind, lt.h, lt.caches, nonlinearity, saturation_level)
+        for layer, lt in enumerate(trace.layers)
+    ]
+
+
+def layer_activation_stats(
+    layer: int,
+    kind: str,
+    h: Array,
+    caches: list[tuple],
+    nonlinearity: str | None = None,
+    saturation_level: float = 0.05,
+) -> ActivationStats:
+    """One layer's statistics from its states h (T+1, B, H) and the engine cells' per-step
+    caches (the format of rnnlab.engine.cells), wherever they were recorded. `kind` is rnn,
+    lstm or gru; `nonlinearity` is the Elman RNN's φ (ignored for gated cells)."""
     level = check_positive("saturation_level", saturation_level)
-    out = []
-    for layer, lt in enumerate(trace.layers):
-        gate_name, gate, candidate = None, None, None
-        if model.kind == "rnn":
-            nonlinearity = model.cell.nonlinearity  # type: ignore[union-attr]
-            phi = lt.h[1:]  # (T, B, H), h_t = φ(a_t)
-        else:
-            gate_name, gate, candidate = _gated_values(model.kind, lt.caches)
-            nonlinearity, phi = "tanh", candidate
-        dphi = DPHI[nonlinearity](phi)
-        gamma = GAMMA[nonlinearity]
-        saturation = None
-        if nonlinearity in ("tanh", "sigmoid"):
-            saturation = float(np.mean(dphi < level * gamma))
-        dead = inactive = None
-        if nonlinearity == "relu":
-            active = phi > 0
-            dead = float(np.mean(~active.any(axis=(0, 1))))  # per unit, over all t and b
-            inactive = float(np.mean(~active))
-        hist = None
-        if gate is not None:
-            counts, _ = np.histogram(gate, bins=GATE_BINS, range=(0.0, 1.0))
-            hist = counts / max(gate.size, 1)
-        out.append(
-            ActivationStats(
-                layer=layer,
-                nonlinearity=nonlinearity,
-                gamma=gamma,
-                mean_dphi=float(np.mean(dphi, dtype=np.float64)),
-                saturation=saturation,
-                dead_fraction=dead,
-                inactive_fraction=inactive,
-                gate=gate_name,
-                gate_mean=None if gate is None else float(np.mean(gate, dtype=np.float64)),
-                gate_histogram=hist,
-            )
-        )
-    return out
+    gate_name, gate = None, None
+    if kind == "rnn":
+        if nonlinearity is None:
+            raise ValueError("nonlinearity: got None; an Elman RNN needs its φ")
+        phi = h[1:]  # (T, B, H), h_t = φ(a_t)
+    else:
+        gate_name, gate, phi = _gated_values(kind, caches)
+        nonlinearity = "tanh"
+    dphi = DPHI[nonlinearity](phi)
+    gamma = GAMMA[nonlinearity]
+    saturation = None
+    if nonlinearity in ("tanh", "sigmoid"):
+        saturation = float(np.mean(dphi < level * gamma))
+    dead = inactive = None
+    if nonlinearity == "relu":
+        active = phi > 0
+        dead = float(np.mean(~active.any(axis=(0, 1))))  # per unit, over all t and b
+        inactive = float(np.mean(~active))
+    hist = None
+    if gate is not None:
+        counts, _ = np.histogram(gate, bins=GATE_BINS, range=(0.0, 1.0))
+        hist = counts / max(gate.size, 1)
+    return ActivationStats(
+        layer=layer,
+        nonlinearity=nonlinearity,
+        gamma=gamma,
+        mean_dphi=float(np.mean(dphi, dtype=np.float64)),
+        saturation=saturation,
+        dead_fraction=dead,
+        inactive_fraction=inactive,
+        gate=gate_name,
+        gate_mean=None if gate is None else float(np.mean(gate, dtype=np.float64)),
+        gate_histogram=hist,
+    )
 
 
 def _gated_values(kind: str, caches: list[tuple]) -> tuple[str, Array, Array]:

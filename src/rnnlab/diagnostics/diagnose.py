@@ -114,9 +114,44 @@ def diagnose(
     activations = activation_stats(model, res.trace, th.saturation)
     with np.errstate(over="ignore", invalid="ignore"):
         sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in res.grads.values())
-    grad_norm = math.sqrt(sq)
-    finite = math.isfinite(res.loss) and math.isfinite(grad_norm)
-    run = run or RunInfo.from_model(model)
+    return assemble(
+        model=model.config | {"init": getattr(model, "init", None)},
+        steps=T,
+        batch=B,
+        loss=float(res.loss),
+        grad_norm=math.sqrt(sq),
+        flow=flow,
+        jacobians=jacobians,
+        spectra=spectra,
+        activations=activations,
+        run=run or RunInfo.from_model(model),
+        thresholds=th,
+        grad_norms=grad_norms,
+        nonfinite_steps=nonfinite_steps,
+    )
+
+
+def assemble(
+    *,
+    model: dict[str, Any],
+    steps: int,
+    batch: int,
+    loss: float,
+    grad_norm: float,
+    flow: GradientFlow,
+    jacobians: list[JacobianProducts],
+    spectra: list[BlockSpectrum],
+    activations: list[ActivationStats],
+    run: RunInfo,
+    thresholds: Thresholds | None = None,
+    grad_norms: Sequence[float] | Array | None = None,
+    nonfinite_steps: int | None = None,
+) -> Diagnosis:
+    """The verdict on measurements made anywhere (diagnose() on the engine, or the PyTorch
+    bridge), wrapped in a Diagnosis. `model` describes the architecture; it needs cell,
+    num_layers and hidden_size (and nonlinearity for an Elman RNN) to print."""
+    th = thresholds or Thresholds()
+    finite = math.isfinite(loss) and math.isfinite(grad_norm)
     history = None if grad_norms is None else history_stats(grad_norms, nonfinite_steps, th)
     verdict = judge(
         run=run,
@@ -128,11 +163,11 @@ def diagnose(
         notes=_notes(jacobians, activations),
     )
     return Diagnosis(
-        model=model.config | {"init": getattr(model, "init", None)},
-        steps=T,
-        batch=B,
-        loss=float(res.loss),
-        grad_norm=grad_norm,
+        model=model,
+        steps=steps,
+        batch=batch,
+        loss=float(loss),
+        grad_norm=float(grad_norm),
         flow=flow,
         jacobians=jacobians,
         spectra=spectra,

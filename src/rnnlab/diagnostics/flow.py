@@ -147,14 +147,24 @@ def lag_profile(
     else:
         deltas = _masked_bptt(model, trace, Y, loss, mask, t, index)
     norms = np.stack([np.linalg.norm(d[t:0:-1], axis=2) for d in deltas])  # (L, t, n)
-    norms = norms.astype(np.float64)
+    return profile_from_norms(t, norms, indices(index))
+
+
+def profile_from_norms(step: int, norms: Array, sequences: list[int]) -> LagProfile:
+    """The LagProfile of step t from its per-sequence norms (L, t, n), ‖∂L_t/∂h^l_{t−τ}‖ for
+    τ = 0..t−1, however they were measured (the engine's BPTT, or autograd elsewhere)."""
+    norms = np.asarray(norms, dtype=np.float64)
+    if norms.ndim != 3 or norms.shape[1] != step or norms.shape[2] != len(sequences):
+        raise ValueError(
+            f"norms: got shape {norms.shape}; expected (layers, {step}, {len(sequences)})"
+        )
     first = norms[:, :1, :]
     live = first[:, 0, :] > 0  # (L, n); a sequence with ∂L_t/∂h_t = 0 has no profile
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = norms / np.where(first > 0, first, 1.0)
         count = live.sum(axis=1)  # (L,)
         profile = np.where(live[:, None, :], ratios, 0.0).sum(axis=2) / count[:, None]
-    return LagProfile(step=t, norms=norms, profile=profile, sequences=indices(index))
+    return LagProfile(step=step, norms=norms, profile=profile, sequences=list(sequences))
 
 
 def decay_factor(profile: Array) -> float:
@@ -207,16 +217,37 @@ def gradient_flow(
     Gram products per layer, O(T·B²·(G+H+D)); `contributions=False` skips them.
     """
     lag = lag_profile(model, trace, Y, loss=loss, mask=mask, step=step, sequences=sequences)
+    dW, dU = weight_contributions(model, trace, X) if contributions else (None, None)
+    return summarise_flow(
+        delta_norms(model, trace),
+        lag,
+        dependency_length=dependency_length,
+        horizon_threshold=horizon_threshold,
+        dW_norm=dW,
+        dU_norm=dU,
+    )
+
+
+def summarise_flow(
+    delta_norm: dict[str, Array],
+    lag: LagProfile,
+    *,
+    dependency_length: int | None = None,
+    horizon_threshold: float = 1e-3,
+    dW_norm: Array | None = None,
+    dU_norm: Array | None = None,
+) -> GradientFlow:
+    """A GradientFlow from δ norms and a lag profile measured anywhere (the engine, or the
+    PyTorch bridge): the summary numbers are read off the top layer's profile."""
     t = lag.step
     ratio_lag = (
         t - 1 if dependency_length is None else check_lag("dependency_length", dependency_length, t)
     )
     top = lag.profile[-1]
-    dW, dU = weight_contributions(model, trace, X) if contributions else (None, None)
     return GradientFlow(
-        delta_norm=delta_norms(model, trace),
-        dW_norm=dW,
-        dU_norm=dU,
+        delta_norm=delta_norm,
+        dW_norm=dW_norm,
+        dU_norm=dU_norm,
         lag=lag,
         decay_factor=decay_factor(top),
         horizon=horizon(top, horizon_threshold),

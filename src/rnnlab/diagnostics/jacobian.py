@@ -94,21 +94,34 @@ def jacobian_products(
             model.cell.jacobian(tuple(a[index] for a in lt.caches[j - 1]), p)  # J_j, (n, S, S)
             for j in range(t, 0, -1)
         )
-        log_norm = product_log_norms(jacobians)
-        gamma, sigma, bound = pascanu_bound(model, layer, t)
-        out.append(
-            JacobianProducts(
-                layer=layer,
-                step=t,
-                sequences=indices(index),
-                log_norm=log_norm,
-                lyapunov=log_norm[t] / t,
-                gamma=gamma,
-                sigma_max=sigma,
-                bound_log=bound,
-            )
-        )
+        gamma, sigma, _ = pascanu_bound(model, layer, t)
+        out.append(layer_products(layer, t, indices(index), jacobians, gamma, sigma))
     return out
+
+
+def layer_products(
+    layer: int,
+    step: int,
+    sequences: list[int],
+    jacobians: Iterable[Array],
+    gamma: float | None = None,
+    sigma_max: float | None = None,
+) -> JacobianProducts:
+    """One layer's JacobianProducts from its step Jacobians J_t, J_{t−1}, …, J_1 (each
+    (n, S, S)), computed anywhere. gamma and sigma_max, an Elman RNN's, give the Pascanu
+    bound; leave them None for other cells."""
+    log_norm = product_log_norms(jacobians)
+    bound = None if gamma is None or sigma_max is None else _bound_log(gamma, sigma_max, step)
+    return JacobianProducts(
+        layer=layer,
+        step=step,
+        sequences=list(sequences),
+        log_norm=log_norm,
+        lyapunov=log_norm[step] / step,
+        gamma=gamma,
+        sigma_max=sigma_max,
+        bound_log=bound,
+    )
 
 
 def pascanu_bound(
@@ -121,8 +134,13 @@ def pascanu_bound(
         return None, None, None
     gamma = GAMMA[nonlinearity]
     sigma = float(np.linalg.norm(model.layer_params(layer)["W"], ord=2))
+    return gamma, sigma, _bound_log(gamma, sigma, t)
+
+
+def _bound_log(gamma: float, sigma: float, t: int) -> Array:
+    """τ·ln(γ·σ_max) for τ = 0..t."""
     with np.errstate(divide="ignore"):
         per_step = np.log(gamma * sigma)
     bound = np.arange(t + 1) * per_step
     bound[0] = 0.0  # ln‖I‖, also when σ_max = 0 makes 0·(−inf) a nan
-    return gamma, sigma, bound
+    return bound

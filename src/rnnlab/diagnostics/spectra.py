@@ -34,16 +34,27 @@ class BlockSpectrum:
 def weight_spectra(model: SequenceModel) -> list[BlockSpectrum]:
     """Every recurrent W of every layer, and for LSTM/GRU each of its gate blocks."""
     out = []
-    H = model.hidden_size
     for layer in range(model.num_layers):
-        W = model.layer_params(layer)["W"].astype(np.float64)
-        if model.kind != "rnn":
-            sv = np.linalg.svd(W, compute_uv=False)
-            out.append(BlockSpectrum(layer, "W", float(sv[0]), None, sv, None))
-        for k, gate in enumerate(GATE_NAMES[model.kind]):
-            block = W[k * H : (k + 1) * H]  # (H, H)
-            sv = np.linalg.svd(block, compute_uv=False)
-            eig = np.linalg.eigvals(block)
-            name = f"W_{gate}" if gate else "W"
-            out.append(BlockSpectrum(layer, name, float(sv[0]), float(np.abs(eig).max()), sv, eig))
+        W = model.layer_params(layer)["W"]
+        out.extend(block_spectra(layer, model.kind, W, model.hidden_size))
+    return out
+
+
+def block_spectra(layer: int, kind: str, W: Array, hidden_size: int) -> list[BlockSpectrum]:
+    """One layer's recurrent W (G·H × S, S the size of h) of a cell `kind` (rnn, lstm, gru):
+    the stacked W for gated cells (σ only), then each gate's H × S block, with eigenvalues
+    where the block is square (S = H; an LSTM with a projection has S < H)."""
+    W = np.asarray(W, dtype=np.float64)
+    H = hidden_size
+    out = []
+    if kind != "rnn":
+        sv = np.linalg.svd(W, compute_uv=False)
+        out.append(BlockSpectrum(layer, "W", float(sv[0]), None, sv, None))
+    for k, gate in enumerate(GATE_NAMES[kind]):
+        block = W[k * H : (k + 1) * H]  # (H, S)
+        sv = np.linalg.svd(block, compute_uv=False)
+        eig = np.linalg.eigvals(block) if block.shape[0] == block.shape[1] else None
+        radius = None if eig is None else float(np.abs(eig).max())
+        name = f"W_{gate}" if gate else "W"
+        out.append(BlockSpectrum(layer, name, float(sv[0]), radius, sv, eig))
     return out

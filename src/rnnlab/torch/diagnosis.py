@@ -1,0 +1,152 @@
+"""A ModuleTrace (what the twin or a watched loop measured) -> the engine's Diagnosis.
+
+The numbers go through the same diagnostics code as the engine's: lag profile, summary
+numbers, Jacobian products (the engine cells' step Jacobians on the recorded caches),
+spectra, activation statistics, then the verdict. Only the per-step weight contributions
+(dW_norm, dU_norm) are not measured here; they are None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.diagnostics import (
+    Diagnosis,
+    JacobianProducts,
+    RunInfo,
+    Thresholds,
+    assemble,
+    block_spectra,
+    layer_activation_stats,
+    layer_products,
+    profile_from_norms,
+    summarise_flow,
+)
+from rnnlab.diagnostics.spectra import BlockSpectrum
+from rnnlab.engine.activations import GAMMA
+from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
+from rnnlab.torch.measure import ModuleTrace
+
+Array = np.ndarray
+
+
+def diagnosis(
+    mt: ModuleTrace,
+    *,
+    dependency_length: int | None = None,
+    jacobian_sequences: int = 4,
+    rng: np.random.Generator | None = None,
+    grad_norms: object = None,
+    nonfinite_steps: int | None = None,
+    run: RunInfo | None = None,
+    thresholds: Thresholds | None = None,
+) -> Diagnosis:
+    """The Diagnosis of one traced module; the arguments are diagnose()'s."""
+    th = thresholds or Thresholds()
+    t = mt.step
+    L, T1, B = mt.states["h"].shape[:3]
+    delta_norm = {
+        name: np.linalg.norm(d.reshape(L, T1, -1), axis=2) for name, d in mt.deltas.items()
+    }
+    norms = np.linalg.norm(mt.lag[:, t:0:-1], axis=3)  # (L, t, B): τ = 0..t−1
+    lag = profile_from_norms(t, norms, list(range(B)))
+    flow = summarise_flow(
+        delta_norm, lag, dependency_length=dependency_length, horizon_threshold=th.horizon
+    )
+    n = _check_count(jacobian_sequences, B)
+    chosen = list(range(n))
+    if n and rng is not None:
+        chosen = sorted(int(i) for i in rng.choice(B, n, replace=False))
+    jacobians = _jacobians(mt, chosen) if n else []
+    spectra: list[BlockSpectrum] = []
+    activations = []
+    if mt.kind is not None and mt.weights is not None:
+        for layer, w in enumerate(mt.weights):
+            spectra.extend(block_spectra(layer, mt.kind, w["W"], mt.hidden_size))
+            if "W_hr" in w:
+                sv = np.linalg.svd(w["W_hr"], compute_uv=False)
+                spectra.append(BlockSpectrum(layer, "W_hr", float(sv[0]), None, sv, None))
+    if mt.kind is not None and mt.caches is not None:
+        activations = [
+            layer_activation_stats(
+                layer, mt.kind, mt.states["h"][layer], caches, mt.nonlinearity, th.saturation
+            )
+            for layer, caches in enumerate(mt.caches)
+        ]
+    cell = mt.kind or "rnn"  # an unknown cell gets the remedies of a plain recurrence
+    return assemble(
+        model=mt.info,
+        steps=T1 - 1,
+        batch=B,
+        loss=mt.loss,
+        grad_norm=mt.grad_norm,
+        flow=flow,
+        jacobians=jacobians,
+        spectra=spectra,
+        activations=activations,
+        run=run or RunInfo(cell=cell, nonlinearity=mt.nonlinearity if cell == "rnn" else None),
+        thresholds=th,
+        grad_norms=grad_norms,  # type: ignore[arg-type]
+        nonfinite_steps=nonfinite_steps,
+    )
+
+
+def _check_count(n: object, B: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"jacobian_sequences: got {n!r}; expected an integer >= 0")
+    return min(int(n), B)
+
+
+def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:
+    """Per layer, the products of the step Jacobians J_t … J_1 for the chosen sequences."""
+    if mt.kind is None or mt.caches is None or mt.weights is None:
+        return []
+    t = mt.step
+    out = []
+    for layer, (caches, w) in enumerate(zip(mt.caches, mt.weights, strict=True)):
+        steps = (tuple(a[chosen] for a in caches[j - 1]) for j in range(t, 0, -1))
+        if "W_hr" in w:
+            jacobians = (lstm_projection_jacobian(c, w["W"], w["W_hr"]) for c in steps)
+        else:
+            cell = _engine_cell(mt.kind, mt.nonlinearity)
+            jacobians = (cell.jacobian(c, {"W": w["W"]}) for c in steps)
+        gamma = sigma = None
+        if mt.kind == "rnn":
+            gamma = GAMMA[mt.nonlinearity or "tanh"]
+            sigma = float(np.linalg.norm(w["W"], ord=2))
+        out.append(layer_products(layer, t, chosen, jacobians, gamma, sigma))
+    return out
+
+
+def _engine_cell(kind: str, nonlinearity: str | None) -> Cell:
+    if kind == "rnn":
+        return RNNCell(nonlinearity or "tanh")
+    return LSTMCell() if kind == "lstm" else GRUCell()
+
+
+def lstm_projection_jacobian(cache: tuple[Array, ...], W: Array, W_hr: Array) -> Array:
+    """∂(h_t, c_t)/∂(h_{t−1}, c_{t−1}), (B, P+H, P+H), for an LSTM with h_t = W_hr (o ⊙ tanh c_t):
+    the engine LSTM's Jacobian with W_hr applied to the rows of h.
+        ∂c_t/∂h_{t−1} = diag(c_{t−1} f') W_f + diag(g i') W_i + diag(i g') W_g     (H × P)
+        ∂h_t/∂h_{t−1} = W_hr [diag(tanh(c_t) o') W_o + diag(o tanh'(c_t)) ∂c_t/∂h_{t−1}]
+        ∂h_t/∂c_{t−1} = W_hr diag(o tanh'(c_t) f)          ∂c_t/∂c_{t−1} = diag(f)
+    """
+    gates, c_prev, tc = cache
+    B, H = c_prev.shape
+    P = W.shape[1]
+    i, f, g, o = (gates[:, k * H : (k + 1) * H] for k in range(4))
+    Wi, Wf, Wg, Wo = (W[k * H : (k + 1) * H] for k in range(4))
+    dc_dh = (
+        (c_prev * f * (1 - f))[:, :, None] * Wf
+        + (g * i * (1 - i))[:, :, None] * Wi
+        + (i * (1 - g * g))[:, :, None] * Wg
+    )  # (B, H, P)
+    o_dtanh = o * (1 - tc * tc)
+    dm_dh = (tc * o * (1 - o))[:, :, None] * Wo + o_dtanh[:, :, None] * dc_dh  # (B, H, P)
+    J = np.zeros((B, P + H, P + H), dtype=gates.dtype)
+    J[:, :P, :P] = W_hr @ dm_dh
+    J[:, :P, P:] = W_hr[None] * (o_dtanh * f)[:, None, :]
+    J[:, P:, :P] = dc_dh
+    idx = np.arange(H)
+    J[:, P + idx, P + idx] = f
+    return J

@@ -1,0 +1,260 @@
+"""One diagnostic pass: the user's loss through the twins, then ∂L/∂h_k and ∂L_t/∂h_k.
+
+    traces = rnnlab.torch.trace(model, batch, loss_fn)      # {module name: ModuleTrace}
+    traces["lstm"].deltas["h"]     # (L, T+1, B, S): ∂L/∂h^l_k for k = 0..T, every layer
+    traces["lstm"].lag             # (L, t+1, B, S): ∂L_t/∂h^l_k for k = 0..t
+
+∂L/∂h_k is the total gradient, through every path, from one torch.autograd.grad of the
+user's loss with respect to every recorded state (and the parameters, for ‖∂L/∂θ‖).
+
+L_t, the loss of output step t, is the part of L whose gradient enters the module's results
+at step t: the top layer's output at t, and at t = T also the returned (h_n, c_n). Its
+gradient g_t = ∂L/∂output_t is backpropagated from h^top_t alone, through the twin, with
+torch.autograd.grad(h^top_t, states, grad_outputs=g_t): ∂L_t/∂h^l_k = g_t ∂h^top_t/∂h^l_k.
+For the engine's summed loss this is exactly its masked BPTT. In a bidirectional module each
+top direction is followed from its own step t (the reverse one from position T + 1 − t).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnlab.torch._torch import import_torch
+from rnnlab.torch.preserve import preserved
+from rnnlab.torch.twin import Recording, kind_of, recurrent_modules, twinned
+
+Array = np.ndarray
+Tensor = Any
+
+
+@dataclass(frozen=True)
+class ModuleTrace:
+    """What one pass saw of one recurrent module (or a watched loop), as float64 arrays.
+
+    name: the module's path in the model ('' for the model itself, 'watch' for a loop).
+    info: the architecture, for Diagnosis.model. kind: rnn, lstm or gru (None if unknown);
+    layers: the names of the diagnosed layers, bottom first ('l0', 'l0_reverse', ...).
+    states / deltas: state name ('h', and 'c' for LSTM) -> (L, T+1, B, S), h^l_k and
+        ∂L/∂h^l_k for k = 0..T, each layer in its own time order.
+    step: the output step t; lag (L, t+1, B, S): ∂L_t/∂h^l_k for k = 0..t.
+    loss: L; grad_norm: ‖∂L/∂θ‖₂ over the model's parameters that require grad.
+    caches: per layer, the step caches in the engine cells' format (None when unknown);
+    weights: per layer {'W': the recurrent weight (G·H, S), 'W_hr' with a projection}.
+    """
+
+    name: str
+    info: dict[str, Any]
+    kind: str | None
+    nonlinearity: str | None
+    layers: list[str]
+    hidden_size: int
+    step: int
+    states: dict[str, Array]
+    deltas: dict[str, Array]
+    lag: Array
+    loss: float
+    grad_norm: float
+    caches: list[list[tuple[Array, ...]]] | None
+    weights: list[dict[str, Array]] | None
+
+
+def trace(
+    model: Any,
+    batch: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    *,
+    modules: Sequence[str] | None = None,
+    output_step: int | None = None,
+) -> dict[str, ModuleTrace]:
+    """Run loss_fn(model, batch) once with the recurrent modules named in `modules` (default:
+    all) unrolled, and measure them. Nothing about the model changes (see preserve.py)."""
+    torch = import_torch()
+    found = recurrent_modules(model)
+    names = list(found) if modules is None else list(modules)
+    for name in names:
+        if name not in found:
+            raise ValueError(
+                f"module: got {name!r}; expected one of {', '.join(map(repr, found))} "
+                "(the recurrent modules of the model)"
+            )
+    params = [p for p in model.parameters() if p.requires_grad]
+    with preserved(model), twinned({n: found[n] for n in names}) as recs, torch.enable_grad():
+        loss = check_loss(loss_fn(model, batch))
+        for rec in recs.values():
+            if not rec.calls:
+                raise ValueError(
+                    f"module: {rec.name!r} was not called by loss_fn; expected the module the "
+                    "loss runs through"
+                )
+        targets = [_targets(rec) for rec in recs.values()]
+        flat = [t for group in targets for t in group]
+        grads = torch.autograd.grad(loss, flat + params, retain_graph=True, allow_unused=True)
+        grad_norm = _norm(grads[len(flat) :])
+        out, start = {}, 0
+        for rec, group in zip(recs.values(), targets, strict=True):
+            g = grads[start : start + len(group)]
+            start += len(group)
+            out[rec.name] = _module_trace(rec, g, float(loss.detach()), grad_norm, output_step)
+    return out
+
+
+def check_loss(loss: Any) -> Tensor:
+    """The scalar tensor loss_fn returned, or a one-line ValueError."""
+    torch = import_torch()
+    if not isinstance(loss, torch.Tensor):
+        raise ValueError(f"loss_fn: returned {type(loss).__name__}; expected a scalar tensor")
+    if loss.numel() != 1:
+        raise ValueError(
+            f"loss_fn: returned a tensor of shape {tuple(loss.shape)}; expected a scalar loss "
+            "(reduce it, e.g. with .mean() or .sum())"
+        )
+    if not loss.requires_grad:
+        raise ValueError(
+            "loss_fn: returned a loss that does not require grad; expected one computed from "
+            "the model with autograd on (not under torch.no_grad() or after .detach())"
+        )
+    return loss.reshape(())
+
+
+def check_output_step(step: object, T: int) -> int:
+    if T < 2:
+        raise ValueError(f"output_step: the sequence has T = {T} step; a lag needs T >= 2")
+    if step is None:
+        return T
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or not 2 <= step <= T:
+        raise ValueError(f"output_step: got {step!r}; expected an integer 2 <= step <= {T} (T)")
+    return int(step)
+
+
+def as_numpy(t: Tensor) -> Array:
+    return t.detach().to("cpu").double().numpy()
+
+
+def grad_numpy(g: Tensor | None, like: Tensor) -> Array:
+    """A gradient as float64; zeros shaped like `like` where autograd found it unused."""
+    return np.zeros(tuple(like.shape)) if g is None else as_numpy(g)
+
+
+def _targets(rec: Recording) -> list[Tensor]:
+    """Every recorded state, then each call's output, then the last call's returned states."""
+    states = [s for layer in rec.states for part in layer for s in part]
+    return states + [c.output for c in rec.calls] + list(rec.calls[-1].finals)
+
+
+def _norm(grads: Sequence[Tensor | None]) -> float:
+    return float(sum(float(g.double().square().sum()) for g in grads if g is not None) ** 0.5)
+
+
+def _module_trace(
+    rec: Recording, grads: Sequence[Tensor | None], loss: float, grad_norm: float, step: object
+) -> ModuleTrace:
+    it = iter(grads)
+    deltas = [[[next(it) for _ in part] for part in layer] for layer in rec.states]
+    g_out = [next(it) for _ in rec.calls]
+    g_fin = [next(it) for _ in rec.calls[-1].finals]
+    t = check_output_step(step, rec.steps)
+    names = ("h", "c")[: len(rec.states[0])]
+    states = {
+        name: np.stack([np.stack([as_numpy(s) for s in layer[k]]) for layer in rec.states])
+        for k, name in enumerate(names)
+    }
+    delta = {
+        name: np.stack(
+            [
+                np.stack([grad_numpy(g, s) for g, s in zip(dl[k], layer[k], strict=True)])
+                for dl, layer in zip(deltas, rec.states, strict=True)
+            ]
+        )
+        for k, name in enumerate(names)
+    }
+    info, layers = _info(rec)
+    m, D = rec.module, rec.directions
+    weights = []
+    for i in range(len(rec.states)):
+        suffix = f"_l{i // D}" + ("_reverse" if i % D else "")
+        w = {"W": as_numpy(getattr(m, "weight_hh" + suffix))}
+        if info["proj_size"]:
+            w["W_hr"] = as_numpy(getattr(m, "weight_hr" + suffix))
+        weights.append(w)
+    return ModuleTrace(
+        name=rec.name,
+        info=info,
+        kind=rec.kind,
+        nonlinearity=info.get("nonlinearity"),
+        layers=layers,
+        hidden_size=m.hidden_size,
+        step=t,
+        states=states,
+        deltas=delta,
+        lag=_lag(rec, t, g_out, g_fin),
+        loss=loss,
+        grad_norm=grad_norm,
+        caches=[[tuple(as_numpy(c) for c in cache) for cache in layer] for layer in rec.caches],
+        weights=weights,
+    )
+
+
+def _lag(rec: Recording, t: int, g_out: list[Tensor | None], g_fin: list[Tensor | None]) -> Array:
+    """(L, t+1, B, S): ∂L_t/∂h^l_k for k = 0..t, by one backward pass from step t."""
+    torch = import_torch()
+    T, D, L = rec.steps, rec.directions, len(rec.states)
+    # L_t's gradient enters each top direction at its own step t, and at t = T also every
+    # layer through the returned (h_n, c_n)
+    g_output = torch.cat(
+        [
+            c.output.new_zeros(c.output.shape) if g is None else g
+            for c, g in zip(rec.calls, g_out, strict=True)
+        ]
+    )  # (T, B, D·S)
+    S = g_output.shape[2] // D
+    inject: dict[tuple[int, int], Tensor] = {}
+    for d in range(D):
+        position = t - 1 if d == 0 else T - t
+        inject[(L - D + d, 0)] = g_output[position, :, d * S : (d + 1) * S]
+    if t == T:
+        for k, g in enumerate(g_fin):
+            if g is not None:
+                g = g if g.dim() == 3 else g.unsqueeze(1)  # an unbatched h_n is (L·D, S)
+                for idx in range(L):
+                    inject[(idx, k)] = inject[(idx, k)] + g[idx] if (idx, k) in inject else g[idx]
+    if not any(bool(torch.any(g != 0)) for g in inject.values()):
+        raise ValueError(
+            f"output_step: got {t}; the loss sends no gradient into module {rec.name!r}'s "
+            "results at that step; expected a step that carries loss"
+        )
+    sources = [rec.states[idx][k][t] for idx, k in inject]
+    inputs = [layer[0][k] for layer in rec.states for k in range(t + 1)]
+    grads = torch.autograd.grad(
+        sources, inputs, grad_outputs=list(inject.values()), retain_graph=True, allow_unused=True
+    )
+    flat = [grad_numpy(g, s) for g, s in zip(grads, inputs, strict=True)]
+    return np.stack(flat).reshape((L, t + 1) + flat[0].shape)
+
+
+def _info(rec: Recording) -> tuple[dict[str, Any], list[str]]:
+    """Diagnosis.model for the module, and the names of its diagnosed layers."""
+    info = module_info(rec.name, rec.module) | {"calls": len(rec.calls)}
+    return info, info["layers"]
+
+
+def module_info(name: str, m: Any) -> dict[str, Any]:
+    """The architecture of the recurrent module `m` at `name`, JSON-safe: cell, sizes, the
+    names of its diagnosed layers ('l0', 'l0_reverse', ...)."""
+    D = 2 if m.bidirectional else 1
+    info: dict[str, Any] = {"cell": kind_of(m)}
+    if info["cell"] == "rnn":
+        info["nonlinearity"] = m.nonlinearity
+    return info | {
+        "module": name,
+        "input_size": m.input_size,
+        "hidden_size": m.hidden_size,
+        "num_layers": m.num_layers,
+        "bidirectional": bool(m.bidirectional),
+        "proj_size": int(getattr(m, "proj_size", 0)),
+        "layers": [f"l{i // D}" + ("_reverse" if i % D else "") for i in range(m.num_layers * D)],
+        "dtype": str(m.weight_hh_l0.dtype).removeprefix("torch."),
+    }

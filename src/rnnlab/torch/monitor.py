@@ -1,0 +1,230 @@
+"""GradientFlowMonitor: a gradient-flow diagnosis every N steps of a PyTorch training loop.
+
+    with GradientFlowMonitor(model, every=100, loss_fn=loss_fn, store="results",
+                             tensorboard="runs/tb") as monitor:
+        for batch in loader:
+            loss = loss_fn(model, batch)
+            optimizer.zero_grad(); loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            monitor.step(batch, grad_norm=norm)     # a Diagnosis every 100th call, else None
+
+Each diagnosis is gradient_flow on the training loop's own batch (one more forward and
+backward pass through the unrolled twin). It changes nothing the training sees: parameters,
+.grad, buffers, the optimiser and the RNG streams are as they were, so a monitored run ends
+bit-identical to an unmonitored one. The pre-clip norms passed as grad_norm accumulate, so
+each verdict also sees the run's spikes and non-finite steps.
+
+records hold {"step": step, **Diagnosis.to_dict()}. With `store` (a folder) the run goes to
+the rnnlab results store when the monitor closes: its diagnoses, and per step the grad_norm
+and the diagnosis' loss, ratio, decay_factor and horizon, so `rnnlab show` and the report read
+it. With `tensorboard` (a SummaryWriter, or a log folder when tensorboard is installed) the
+same numbers, the lag profile at a few lags and the verdict go to TensorBoard as they come.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
+from rnnlab.diagnostics.diagnose import SHOWN_LAGS
+from rnnlab.torch.flow import gradient_flow
+from rnnlab.torch.measure import module_info
+from rnnlab.torch.twin import recurrent_modules
+
+
+class GradientFlowMonitor:
+    """See the module docstring. jacobian_sequences defaults to 0 here: Jacobian products
+    cost O(t·n·S³) per diagnosis and would dominate the overhead; the rest of the arguments
+    are gradient_flow's."""
+
+    def __init__(
+        self,
+        model: Any,
+        every: int = 100,
+        *,
+        loss_fn: Callable[[Any, Any], Any],
+        module: str | None = None,
+        output_step: int | None = None,
+        dependency_length: int | None = None,
+        jacobian_sequences: int = 0,
+        run: RunInfo | None = None,
+        thresholds: Thresholds | None = None,
+        store: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
+        tensorboard: Any = None,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every: got {every!r}; expected an integer >= 1")
+        if not callable(loss_fn):
+            raise ValueError(
+                f"loss_fn: got {type(loss_fn).__name__}; expected loss_fn(model, batch)"
+            )
+        found = recurrent_modules(model)
+        if module is None and len(found) > 1:
+            raise ValueError(
+                f"module: got None, but the model holds {len(found)} recurrent modules "
+                f"({', '.join(map(repr, found))}); expected the name of the one to diagnose"
+            )
+        self.module = next(iter(found)) if module is None else module
+        if self.module not in found:
+            raise ValueError(
+                f"module: got {self.module!r}; expected one of {', '.join(map(repr, found))}"
+            )
+        self.model, self.loss_fn, self.every = model, loss_fn, every
+        self.options: dict[str, Any] = dict(
+            module=self.module,
+            output_step=output_step,
+            dependency_length=dependency_length,
+            jacobian_sequences=jacobian_sequences,
+            run=run,
+            thresholds=thresholds,
+        )
+        self.records: list[dict[str, Any]] = []
+        self.grad_norms: list[float] = []
+        self.latest: Diagnosis | None = None
+        self.steps_seen = 0
+        self._metrics: dict[int, dict[str, float]] = {}
+        self._start = time.perf_counter()
+        self._closed = False
+        self.config = {
+            "model": module_info(self.module, found[self.module]),
+            "monitor": {
+                "source": "rnnlab.torch.GradientFlowMonitor",
+                "model_class": type(model).__name__,
+                "every": every,
+                "output_step": output_step,
+                "dependency_length": dependency_length,
+            },
+        }
+        self.store = None if store is None else os.fspath(store)
+        self.run_id = run_id or _run_id(self.config)
+        if self.store is not None:
+            from rnnlab.experiments.store import Store
+
+            with Store(self.store, write=True) as s:
+                s.add([(self.run_id, json.dumps(self.config, sort_keys=True))])
+                s.mark_running(self.run_id)
+        self._writer, self._own_writer = _writer(tensorboard)
+
+    def step(
+        self, batch: Any, *, step: int | None = None, grad_norm: float | None = None
+    ) -> Diagnosis | None:
+        """Count one training step (`step` overrides the count); at every `every`-th, diagnose
+        `batch` and return the Diagnosis, else None. grad_norm: this step's pre-clip global
+        gradient norm, if known."""
+        self.steps_seen = self.steps_seen + 1 if step is None else int(step)
+        s = self.steps_seen
+        if grad_norm is not None:
+            norm = float(grad_norm)
+            self.grad_norms.append(norm)
+            self._metrics.setdefault(s, {})["grad_norm"] = norm
+        if s % self.every != 0:
+            return None
+        d = gradient_flow(
+            self.model, batch, self.loss_fn, grad_norms=self.grad_norms or None, **self.options
+        )
+        self.latest = d
+        self.records.append({"step": s} | d.to_dict())
+        summary = {
+            "diagnosis_loss": d.loss,
+            "diagnosis_grad_norm": d.grad_norm,
+            "ratio": d.flow.ratio,
+            "decay_factor": d.flow.decay_factor,
+            "horizon": float(d.flow.horizon),
+        }
+        self._metrics.setdefault(s, {}).update(summary)
+        if self._writer is not None:
+            self._log(s, d, summary)
+        return d
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Write the run to the store (status done, or failed with `error`) and close the
+        TensorBoard writer the monitor opened. Closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._own_writer and self._writer is not None:
+            self._writer.close()
+        if self.store is None:
+            return
+        from rnnlab.experiments.store import Store
+
+        result: dict[str, Any] = {
+            "status": "failed" if error is not None else "done",
+            "error": None if error is None else f"{type(error).__name__}: {error}".splitlines()[0],
+            "steps": [{"step": s} | m for s, m in sorted(self._metrics.items())],
+            "evals": [],
+            "diagnostics": [_finite_lists(r) for r in self.records],
+            "final": {},
+            "steps_done": self.steps_seen,
+            "seconds": time.perf_counter() - self._start,
+        }
+        with Store(self.store, write=True) as s:
+            s.record(self.run_id, result)
+
+    def __enter__(self) -> GradientFlowMonitor:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.close(exc)
+
+    def _log(self, step: int, d: Diagnosis, summary: dict[str, float]) -> None:
+        w = self._writer
+        prefix = f"gradient_flow/{self.module}" if self.module else "gradient_flow"
+        for name, value in summary.items():
+            w.add_scalar(f"{prefix}/{name}", value, step)
+        top = d.flow.lag.profile[-1]
+        for lag in SHOWN_LAGS:
+            if lag < top.size:
+                w.add_scalar(f"{prefix}/lag_profile/tau_{lag:05d}", float(top[lag]), step)
+        add_text = getattr(w, "add_text", None)
+        if add_text is not None:
+            add_text(f"{prefix}/verdict", f"{d.label}: " + "; ".join(d.verdict.evidence), step)
+
+
+def _run_id(config: dict[str, Any]) -> str:
+    # a monitored run is not a pure function of a config, so the time keeps ids apart
+    text = json.dumps(config, sort_keys=True) + str(time.time_ns())
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _writer(tensorboard: Any) -> tuple[Any, bool]:
+    """(writer, whether the monitor opened it). A folder needs torch.utils.tensorboard; without
+    it the monitor warns once and writes no TensorBoard events."""
+    if tensorboard is None:
+        return None, False
+    if hasattr(tensorboard, "add_scalar"):
+        return tensorboard, False
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        warnings.warn(
+            "tensorboard: torch.utils.tensorboard needs the tensorboard package "
+            "(pip install tensorboard); the monitor writes no TensorBoard events",
+            stacklevel=3,
+        )
+        return None, False
+    return SummaryWriter(os.fspath(tensorboard)), True
+
+
+def _finite_lists(value: Any) -> Any:
+    """to_dict() writes a non-finite number as None; inside a list of numbers the store needs
+    it back as NaN (a list mixing numbers and None is not one array)."""
+    if isinstance(value, dict):
+        return {k: _finite_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_finite_lists(v) for v in value]
+        if any(v is None for v in items) and all(
+            v is None or isinstance(v, int | float | list) for v in items
+        ):
+            items = [math.nan if v is None else v for v in items]
+        return items
+    return value

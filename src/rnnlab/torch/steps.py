@@ -1,0 +1,76 @@
+"""PyTorch's recurrent cells, one step at a time, in torch ops: the equations the twin runs.
+
+They are PyTorch's own (the torch.nn.RNN / LSTM / GRU docs and aten/src/ATen/native/RNN.cpp),
+with the input projection ax_t = W_ih x_t + b_ih precomputed for every t:
+
+    RNN   h_t = φ(ax_t + W_hh h_{t−1} + b_hh)                          φ = tanh or relu
+    LSTM  [a_i, a_f, a_g, a_o] = ax_t + W_hh h_{t−1} + b_hh
+          i = σ(a_i)  f = σ(a_f)  g = tanh(a_g)  o = σ(a_o)
+          c_t = f ⊙ c_{t−1} + i ⊙ g
+          h_t = o ⊙ tanh(c_t)             with proj_size > 0: h_t = W_hr (o ⊙ tanh(c_t))
+    GRU   [ax_r, ax_z, ax_n] = ax_t       [ah_r, ah_z, ah_n] = W_hh h_{t−1} + b_hh
+          r = σ(ax_r + ah_r)  z = σ(ax_z + ah_z)  n = tanh(ax_n + r ⊙ ah_n)
+          h_t = n + z ⊙ (h_{t−1} − n)       (= (1 − z) ⊙ n + z ⊙ h_{t−1})
+
+The state is the pair (h_t, c_t) for the LSTM. Each step also returns its cache, detached, in
+the engine cells' format, so the diagnostics
+read activations and step Jacobians as they do for the engine: RNN (h_t,), LSTM
+([i f g o], c_{t−1}, tanh c_t), GRU (r, z, n, ah_n, h_{t−1}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnlab.torch._torch import import_torch
+
+Tensor = Any  # torch.Tensor; torch is imported lazily
+State = tuple[Tensor, ...]
+
+
+def rnn_step(ax: Tensor, state: State, w: dict[str, Tensor], nonlinearity: str) -> tuple:
+    torch = import_torch()
+    (h_prev,) = state
+    a = ax + torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
+    h = torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
+    return (h,), (h.detach(),)
+
+
+def lstm_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> tuple:
+    torch = import_torch()
+    h_prev, c_prev = state
+    gates = ax + torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
+    a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_o)
+    c = f * c_prev + i * g
+    tc = torch.tanh(c)
+    h = o * tc
+    if w.get("w_hr") is not None:
+        h = torch.nn.functional.linear(h, w["w_hr"])  # the projection, (B, H) -> (B, P)
+    cache = (torch.cat([i, f, g, o], dim=1).detach(), c_prev.detach(), tc.detach())
+    # the c carried to step t+1 is a node of its own, so ∂L/∂c_t is the partial derivative
+    # for the state pair (h_t, c_t), as in the engine and its Jacobian: the path from c_t
+    # into h_t belongs to step t
+    return (h, c.view_as(c)), cache
+
+
+def gru_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> tuple:
+    torch = import_torch()
+    (h_prev,) = state
+    ah = torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
+    ax_r, ax_z, ax_n = ax.chunk(3, dim=1)
+    ah_r, ah_z, ah_n = ah.chunk(3, dim=1)
+    r = torch.sigmoid(ax_r + ah_r)
+    z = torch.sigmoid(ax_z + ah_z)
+    n = torch.tanh(ax_n + r * ah_n)
+    h = n + z * (h_prev - n)
+    return (h,), (r.detach(), z.detach(), n.detach(), ah_n.detach(), h_prev.detach())
+
+
+def step(kind: str, nonlinearity: str | None, ax: Tensor, state: State, w: dict) -> tuple:
+    """One step of cell `kind`: ((h_t[, c_t]), cache)."""
+    if kind == "rnn":
+        return rnn_step(ax, state, w, nonlinearity or "tanh")
+    if kind == "lstm":
+        return lstm_step(ax, state, w)
+    return gru_step(ax, state, w)

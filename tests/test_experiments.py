@@ -299,3 +299,27 @@ def test_sigkill_at_several_points_then_rerun_equals_the_uninterrupted_sweep(
     assert dump(out) == dump(reference)
     with Store(out) as store:
         assert max(r.attempts for r in store.runs()) >= 2
+
+
+def test_a_worker_that_dies_fails_its_run_and_the_pool_is_replaced(tmp_path, reference):
+    with Store(reference) as store:
+        run = store.runs(status=["done"])[0]
+    config = json.dumps(run.config)
+    executor = LocalExecutor(1)
+    try:
+        slow = run.config | {"train": run.config["train"] | {"steps": 100_000}}
+        executor.submit("slow", json.dumps(slow), str(tmp_path / "a"))
+        while not (tmp_path / "a" / "last.safetensors").exists():
+            time.sleep(0.01)
+        (pid,) = executor._pool._processes  # the one worker, running "slow"
+        os.kill(pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        run_id, result = executor.next_result()
+        assert run_id == "slow" and json.loads(result) == {
+            "status": "failed",
+            "error": "worker process died (killed or out of memory)",
+        }
+        executor.submit(run.id, config, str(tmp_path / "b"))
+        run_id, result = executor.next_result()
+        assert run_id == run.id and json.loads(result)["final"] == run.final
+    finally:
+        executor.close()

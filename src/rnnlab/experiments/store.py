@@ -236,6 +236,8 @@ class Store:
 
     def _migrate(self, version: int) -> None:
         with self.transaction() as db:
+            # again, under the write lock: another process may have migrated meanwhile
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
                     if statement.strip():

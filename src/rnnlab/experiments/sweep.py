@@ -24,7 +24,7 @@ import json
 import tomllib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, get_args
@@ -208,7 +208,6 @@ class Counts:
     running: int = 0
     finished_before: int = 0
     failed_before: int = 0
-    statuses: dict[str, str] = field(default_factory=dict)
 
     @property
     def completed(self) -> int:
@@ -260,6 +259,5 @@ def run_sweep(
             store.record(run_id, result)
         counts.running -= 1
         setattr(counts, result["status"], getattr(counts, result["status"]) + 1)
-        counts.statuses[run_id] = result["status"]
         changed()
     return counts

@@ -231,12 +231,12 @@ class Store:
                 "away to start a new store"
             )
         if version < len(MIGRATIONS):
-            self._migrate(version)
+            self._migrate()
         db.execute("PRAGMA journal_mode = WAL")
 
-    def _migrate(self, version: int) -> None:
+    def _migrate(self) -> None:
         with self.transaction() as db:
-            # again, under the write lock: another process may have migrated meanwhile
+            # read again under the write lock: another process may have migrated meanwhile
             version = db.execute("PRAGMA user_version").fetchone()[0]
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):

@@ -17,7 +17,6 @@ validated before anything runs or is written; points that give the same config r
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 import itertools
 import json
@@ -49,10 +48,6 @@ class Sweep:
 def canonical_json(config: RunConfig) -> str:
     """The JSON whose SHA-256 is the run id (see RunConfig.run_id)."""
     return json.dumps(config.model_dump(), sort_keys=True, separators=(",", ":"))
-
-
-def run_id_of(config_json: str) -> str:
-    return hashlib.sha256(config_json.encode()).hexdigest()[:12]
 
 
 def _flatten_to_axes(entry: dict[str, Any], axes: dict[str, Any], prefix: str = "") -> dict:

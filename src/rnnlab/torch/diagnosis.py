@@ -9,6 +9,7 @@ spectra, activation statistics, then the verdict. Only the per-step weight contr
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from rnnlab.diagnostics import (
     Diagnosis,
@@ -42,6 +43,32 @@ def diagnosis(
     thresholds: Thresholds | None = None,
 ) -> Diagnosis:
     """The Diagnosis of one traced module; the arguments are diagnose()'s."""
+    # Right after a torch pass, numpy's BLAS threads contend with torch's OpenMP threads and
+    # the many small SVDs of the Jacobian products ran ~10× slower; one thread avoids it.
+    with threadpool_limits(limits=1):
+        return _diagnosis(
+            mt,
+            dependency_length=dependency_length,
+            jacobian_sequences=jacobian_sequences,
+            rng=rng,
+            grad_norms=grad_norms,
+            nonfinite_steps=nonfinite_steps,
+            run=run,
+            thresholds=thresholds,
+        )
+
+
+def _diagnosis(
+    mt: ModuleTrace,
+    *,
+    dependency_length: int | None,
+    jacobian_sequences: int,
+    rng: np.random.Generator | None,
+    grad_norms: object,
+    nonfinite_steps: int | None,
+    run: RunInfo | None,
+    thresholds: Thresholds | None,
+) -> Diagnosis:
     th = thresholds or Thresholds()
     t = mt.step
     L, T1, B = mt.states["h"].shape[:3]

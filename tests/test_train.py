@@ -212,8 +212,8 @@ def test_diagnostics_are_recorded_and_resume_exactly(tmp_path):
         return fit(model, task, config, callbacks=cbs, out=out, resume=resume, quiet=True)
 
     straight = run(tmp_path / "a")
-    assert [d["step"] for d in straight.diagnostics] == [20, 40, 60]
-    assert straight.diagnostics[0]["verdict"]["history"]["steps"] == 20  # saw every norm so far
+    assert [d["step"] for d in straight.diagnostics] == [0, 20, 40, 60]  # 0: at initialisation
+    assert straight.diagnostics[1]["verdict"]["history"]["steps"] == 20  # saw every norm so far
     with pytest.raises(Interrupt):
         run(tmp_path / "b", interrupt=45)
     resumed = run(tmp_path / "b", resume=True)

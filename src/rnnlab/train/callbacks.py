@@ -1,5 +1,5 @@
-"""Training callbacks. A callback is called after every finite step as
-`callback(step, model, history)`, where `step` counts the steps done."""
+"""Training callbacks. A callback is called once before training (step 0) and after every
+finite step as `callback(step, model, history)`, where `step` counts the steps done."""
 
 from __future__ import annotations
 

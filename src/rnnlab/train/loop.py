@@ -145,6 +145,8 @@ def fit(
 
     if start == 0 and not history.evals:
         record_eval(0)
+        for callback in callbacks:  # step 0: the model at initialisation
+            callback(0, model, history)
     done = start
     with _progress(not quiet and sys.stdout.isatty()) as bar:
         bar_task = bar.add_task("train", total=config.steps, completed=start, info="")

@@ -13,6 +13,7 @@ from rnnlab.cli.demo import demo
 from rnnlab.cli.diagnose import diagnose_command
 from rnnlab.cli.export import export
 from rnnlab.cli.ls import ls
+from rnnlab.cli.report import report
 from rnnlab.cli.run import run
 from rnnlab.cli.sample import sample
 from rnnlab.cli.show import show
@@ -42,7 +43,7 @@ def cli() -> None:
     """rnnlab: watch gradients vanish and explode through time, and fix them."""
 
 
-for command in (demo, train, sample, diagnose_command, run, sweep, ls, show, export):
+for command in (demo, train, sample, diagnose_command, run, sweep, ls, show, export, report):
     command.callback = user_errors(command.callback)  # type: ignore[arg-type]
     cli.add_command(command)
 

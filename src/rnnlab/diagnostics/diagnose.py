@@ -62,6 +62,13 @@ class Diagnosis:
     def __str__(self) -> str:
         return "\n".join(_lines(self))
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: verdict, evidence, remedies and the lag profile."""
+        # report sits above diagnostics (and needs matplotlib): imported only when shown
+        from rnnlab.report.html import diagnosis_html
+
+        return diagnosis_html(self)
+
 
 def diagnose(
     model: SequenceModel,

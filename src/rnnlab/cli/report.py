@@ -1,0 +1,53 @@
+"""`rnnlab report RUN_DIR|RUN_ID|SWEEP_DIR [--out FILE] [--figures DIR] [--store DIR]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("target", metavar="RUN_DIR|RUN_ID|SWEEP_DIR")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="The HTML file [report.html in the run folder or the store folder].",
+)
+@click.option(
+    "--figures",
+    type=click.Path(path_type=Path),
+    help="Also save every figure as DIR/<name>.png and .svg (a sweep's runs in DIR/<id>/).",
+)
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where to look up a RUN_ID (the store `rnnlab run` writes by default).",
+)
+def report(target: str, out: Path | None, figures: Path | None, store: Path) -> None:
+    """Write a self-contained HTML report of a run or a sweep (readable offline, printable).
+
+    TARGET is a run folder (history.json; `rnnlab train`), a store folder (runs.db; `rnnlab
+    sweep`, `rnnlab run`) for a report on all its runs, or a run id (or a unique prefix)
+    in the store at --store."""
+    from rnnlab.report.data import resolve
+    from rnnlab.report.objects import Run, Sweep
+
+    kind, path = resolve(target, store)
+    obj: Run | Sweep
+    if kind == "sweep":
+        obj = Sweep(path)
+        default = path / "report.html"
+    elif kind == "run":
+        obj = Run(path)
+        default = path / "report.html"
+    else:
+        obj = Run(target, store=path)
+        default = path / "runs" / obj.data.id / "report.html"
+    written = obj.save(out or default)
+    if figures is not None:
+        saved = obj.save_figures(figures)
+        click.echo(f"figures: {len(saved)} files in {figures}")
+    click.echo(f"report: {written}")

@@ -1,0 +1,289 @@
+"""What a report reads: runs from a run folder or a results store, as plain stored data.
+
+    run = load_run_folder("runs/abc123")        # history.json + the config in last.safetensors
+    runs = load_store("results/adding")         # every run of a store (runs.db)
+    run = load_store_run("results", "abc1")     # one run, by id or a unique prefix
+
+A RunData holds the history's records as they are stored: `steps` (one dict per training
+step), `evals` (one per evaluation) and `diagnostics` ({"step", **Diagnosis.to_dict()}, the
+first at step 0 = initialisation). The helpers below read numbers out of a diagnostics
+record; a value the record lacks (None in JSON, left out in the store) reads as nan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.experiments.store import Store, StoreError, flatten
+from rnnlab.train.history import History
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run as stored. config: the run config ({} if the folder holds none); status:
+    done | diverged | failed | running | pending; baseline: the task's memoryless loss."""
+
+    id: str
+    config: dict[str, Any]
+    status: str
+    steps: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    diagnostics: list[Record] = field(default_factory=list)
+    diverged_at: int | None = None
+    error: str | None = None
+    seconds: float | None = None
+    baseline: float | None = None
+
+    @property
+    def final(self) -> dict[str, float]:
+        return {k: v for k, v in (self.evals[-1] if self.evals else {}).items() if k != "step"}
+
+    @property
+    def solved(self) -> bool:
+        return self.status == "done" and bool(self.final.get("solved", 0.0))
+
+    @property
+    def label(self) -> str:
+        return model_label(self.config.get("model", {}))
+
+    @property
+    def T(self) -> int | None:
+        return self.config.get("task", {}).get("T")
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("task", {}).get("name", "?"))
+
+
+def model_label(model: dict[str, Any]) -> str:
+    """'tanh RNN', 'IRNN', 'LSTM', 'GRU', with ρ(W) when it was set at initialisation."""
+    cell = model.get("cell", "rnn")
+    if cell != "rnn":
+        name = cell.upper()
+    elif model.get("nonlinearity") == "relu" and model.get("init") == "identity":
+        name = "IRNN"
+    else:
+        name = f"{model.get('nonlinearity', 'tanh')} RNN"
+    if model.get("spectral_radius") is not None:
+        name += f", ρ {model['spectral_radius']:g}"
+    return name
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+@cache
+def _baseline(task_json: str) -> float | None:
+    from rnnlab import tasks
+
+    params = json.loads(task_json)
+    try:
+        return float(tasks.get(params.pop("name"), **params).baseline)
+    except (ValueError, TypeError, KeyError):
+        return None  # a task this rnnlab does not know: the report goes on without it
+
+
+def baseline(config: dict[str, Any]) -> float | None:
+    task = config.get("task")
+    return _baseline(json.dumps(task, sort_keys=True)) if task else None
+
+
+def load_run_folder(folder: str | os.PathLike[str]) -> RunData:
+    """A run folder written by `rnnlab train` or a store: history.json, and the run config
+    from the metadata of last.safetensors (if present)."""
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    folder = Path(folder)
+    history = History.load(folder / "history.json")
+    config: dict[str, Any] = {}
+    if (folder / "last.safetensors").exists():
+        config = load_checkpoint(folder / "last.safetensors").config
+    return RunData(
+        id=folder.name,
+        config=config,
+        status=history.status,
+        steps=history.steps,
+        evals=history.evals,
+        diagnostics=history.diagnostics,
+        diverged_at=history.diverged_at,
+        baseline=baseline(config),
+    )
+
+
+def _by_step(series: dict[str, list[tuple[int, float]]]) -> list[dict[str, float]]:
+    rows: dict[int, dict[str, float]] = {}
+    for name, values in series.items():
+        for step, value in values:
+            rows.setdefault(step, {"step": step})[name] = value
+    return [rows[s] for s in sorted(rows)]
+
+
+def unflatten(arrays: dict[str, np.ndarray]) -> Record:
+    """A store snapshot ('flow/lag/profile', 'verdict/remedies/0/name', …) back into the
+    nested record Diagnosis.to_dict() gave; numbered levels become lists again."""
+    root: dict[str, Any] = {}
+    for path, array in arrays.items():
+        *parents, last = path.split("/")
+        node = root
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = array.tolist()
+
+    def lists(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        items = {k: lists(v) for k, v in node.items()}
+        if items and all(k.isdigit() for k in items):
+            return [items[k] for k in sorted(items, key=int)]
+        return items
+
+    return lists(root)
+
+
+def _store_run(store: Store, row: Any) -> RunData:
+    diagnostics = [{"step": step} | unflatten(a) for step, a in store.diagnostics(row.id)]
+    if not diagnostics:  # runs recorded without snapshots may still have them on disk
+        path = store.run_dir(row.id) / "history.json"
+        if path.exists():
+            diagnostics = History.load(path).diagnostics
+    return RunData(
+        id=row.id,
+        config=row.config,
+        status=row.status,
+        steps=_by_step(store.metrics(row.id, "train")),
+        evals=_by_step(store.metrics(row.id, "eval")),
+        diagnostics=diagnostics,
+        diverged_at=row.diverged_at,
+        error=row.error,
+        seconds=row.seconds,
+        baseline=baseline(row.config),
+    )
+
+
+def load_store(folder: str | os.PathLike[str], ids: Sequence[str] | None = None) -> list[RunData]:
+    """Every run of the store at `folder` (or those in `ids`), in the order they were added."""
+    with Store(folder) as store:
+        return [_store_run(store, row) for row in store.runs(ids)]
+
+
+def load_store_run(folder: str | os.PathLike[str], run_id: str) -> RunData:
+    with Store(folder) as store:
+        return _store_run(store, store.get(run_id))
+
+
+def is_store(folder: Path) -> bool:
+    return (folder / "runs.db").is_file()
+
+
+def is_run_folder(folder: Path) -> bool:
+    return (folder / "history.json").is_file()
+
+
+def resolve(target: str, store: str | os.PathLike[str] = "results") -> tuple[str, Path]:
+    """What `rnnlab report TARGET` names: ("sweep", store folder), ("run", run folder) or
+    ("id", store folder) for a run id found in the store at `store`."""
+    path = Path(target)
+    if path.is_dir() and is_store(path):
+        return "sweep", path
+    if path.is_dir() and is_run_folder(path):
+        return "run", path
+    if Path(store).is_dir() and is_store(Path(store)) and "/" not in target:
+        try:
+            with Store(store) as s:
+                s.get(target)
+        except StoreError:
+            pass
+        else:
+            return "id", Path(store)
+    raise ValueError(
+        f"target: got {target!r}; expected a run folder (with history.json), a store folder "
+        f"(with runs.db) or a run id in the store at {str(store)!r} (see --store)"
+    )
+
+
+# --- reading a diagnostics record -------------------------------------------------------------
+
+
+def num(value: Any) -> float:
+    """A stored number as float; None (a non-finite number in JSON) as nan."""
+    return math.nan if value is None else float(value)
+
+
+def array(values: Any) -> np.ndarray:
+    return np.array([num(v) for v in values], dtype=np.float64)
+
+
+def top_profile(record: Record) -> np.ndarray:
+    """The top layer's normalised lag profile, τ = 0..t−1 (the layer nearest the loss)."""
+    return array(record["flow"]["lag"]["profile"][-1])
+
+
+def top_layer(record: Record) -> int:
+    return len(record["flow"]["lag"]["profile"]) - 1
+
+
+def gamma_sigma(record: Record) -> float | None:
+    """γ·σ_max(W) of the top layer of an Elman RNN (the Pascanu bound's factor per step);
+    None for gated cells, where no such bound holds."""
+    if record.get("run", {}).get("cell", record.get("model", {}).get("cell")) != "rnn":
+        return None
+    layer = top_layer(record)
+    gamma = next((a.get("gamma") for a in record.get("activations", []) if a["layer"] == layer), 1)
+    sigma = w_block(record, layer).get("sigma_max")
+    return None if sigma is None or gamma is None else float(gamma) * float(sigma)
+
+
+def w_block(record: Record, layer: int | None = None) -> dict[str, Any]:
+    """The spectrum of the recurrent W (the stacked W for gated cells) of a layer (top)."""
+    layer = top_layer(record) if layer is None else layer
+    for s in record.get("spectra", []):
+        if s["layer"] == layer and s["block"] == "W":
+            return dict(s)
+    return {}
+
+
+def varying(runs: Sequence[RunData]) -> dict[str, list[Any]]:
+    """The config fields whose values differ between runs, each with its distinct values."""
+    fields = [flatten(r.config) for r in runs]
+    keys = sorted({k for f in fields for k in f})
+    out = {}
+    for key in keys:
+        values = [json.dumps(f.get(key), sort_keys=True) for f in fields]
+        if len(set(values)) > 1:
+            out[key] = [json.loads(v) for v in dict.fromkeys(values)]
+    return out
+
+
+def group_label(run: RunData, keys: Sequence[str]) -> str:
+    """The run's model label plus the values of `keys` (varying fields other than the model,
+    the length and the seed), e.g. 'tanh RNN, clip none'."""
+    flat = flatten(run.config)
+    parts = [run.label]
+    for key in keys:
+        if key in flat:
+            value = str(flat[key])
+        else:  # a table such as train.clip: its leaves' values, e.g. "norm 1.0"
+            leaves = [v for k, v in flat.items() if k.startswith(key + ".") and v is not None]
+            value = " ".join(str(v) for v in leaves)
+        parts.append(f"{key.split('.')[-1]} {value}")
+    return ", ".join(parts)
+
+
+def group_keys(runs: Sequence[RunData]) -> list[str]:
+    """Varying fields that tell groups of runs apart: all but the model's (in the label),
+    the sequence length and the seeds (aggregated over). A table's leaves (train.clip.mode,
+    train.clip.threshold) count as the table (train.clip)."""
+    skip = ("model.", "task.T", "train.seed", "task.seed")
+    keys = [k for k in varying(runs) if not k.startswith(skip)]
+    return list(dict.fromkeys(".".join(k.split(".")[:2]) for k in keys))

@@ -1,0 +1,371 @@
+"""Figures from stored data: pure functions from records to a matplotlib Figure.
+
+    lag_profile(records)        ‖∂L_T/∂h_{T−τ}‖ / ‖∂L_T/∂h_T‖ against τ, at initialisation and
+                                after training, with the bound (γ·σ_max)^τ dashed
+    lag_heatmap(records)        training step × lag, log10 of that ratio, and the horizon
+    loss_curves(runs)           validation loss, the memoryless baseline, divergence marked
+    grad_norm(steps, ...)       the global gradient norm before clipping, and the threshold
+    spectra(records)            σ_max and the spectral radius of each recurrent block
+    activations(records)        saturation, dead ReLUs, forget/update gates
+    phase_diagram(runs)         solved fraction over T × model, seeds aggregated
+    decay_vs_radius(runs)       decay per step at initialisation against ρ(W), and γ·σ_max
+
+`records` are diagnostics records ({"step", **Diagnosis.to_dict()}), `steps` a history's
+per-step dicts, `runs` RunData. Figures are built with matplotlib.figure.Figure, never
+pyplot: no global state is touched (a notebook's backend stays as it is), and saving uses
+the Agg canvas. matplotlib is imported inside the functions (rnnlab needs numpy only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnnlab.report.data import (
+    Record,
+    RunData,
+    array,
+    gamma_sigma,
+    group_keys,
+    group_label,
+    num,
+    top_profile,
+    w_block,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+INIT, TRAINED, BOUND, BASE, BAD = "#1f77b4", "#d62728", "#555555", "#2ca02c", "#d62728"
+RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\|\ /\ \|\partial L_T/\partial h_T\|$"
+
+
+def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _empty(message: str) -> Figure:
+    fig, (ax,) = _figure(6.4, 1.2)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def lag_profile(
+    records: Sequence[Record], title: str | None = None, labels: Sequence[str] | None = None
+) -> Figure:
+    """The first record (initialisation) and the last (after training), top layer; `labels`
+    names them otherwise (e.g. for a single diagnosis of a trained model)."""
+    if not records:
+        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+    fig, (ax,) = _figure()
+    shown = [records[0]] if len(records) == 1 else [records[0], records[-1]]
+    low, high = 1.0, 1.0
+    for i, (record, color) in enumerate(zip(shown, (INIT, TRAINED), strict=False)):
+        p = top_profile(record)
+        tau = np.arange(p.size)
+        ok = np.isfinite(p) & (p > 0)
+        when = "initialisation" if record["step"] == 0 else "after training"
+        label = labels[i] if labels is not None else f"{when} (step {record['step']})"
+        ax.semilogy(tau[ok], p[ok], color=color, label=label)
+        if ok.any():
+            low, high = min(low, float(p[ok].min())), max(high, float(p[ok].max()))
+        g = gamma_sigma(record)
+        if g is not None and g > 0:
+            ax.semilogy(tau, g**tau, "--", color=color, lw=1, label=f"bound ({g:.3g})^τ")
+    dep = records[-1]["flow"].get("dependency_length")
+    if dep is not None:
+        ax.axvline(dep, color=BOUND, ls=":", lw=1, label=f"dependency length {dep}")
+    ax.set_ylim(low / 10, high * 10)
+    ax.set_xlabel("lag τ (steps back from T)")
+    ax.set_ylabel(RATIO)
+    ax.set_title(title or "gradient against lag (top layer)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def lag_heatmap(records: Sequence[Record]) -> Figure:
+    """log10 of the normalised lag profile for every record: rows are training steps."""
+    if not records:
+        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+    fig, (ax,) = _figure()
+    profiles = [top_profile(r) for r in records]
+    width = max(p.size for p in profiles)
+    Z = np.full((len(records), width), np.nan)
+    for i, p in enumerate(profiles):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Z[i, : p.size] = np.where(p > 0, np.log10(p), np.nan)
+    steps = np.array([r["step"] for r in records], dtype=np.float64)
+    edges = _edges(steps)
+    finite = Z[np.isfinite(Z)]
+    vmin = max(float(finite.min()), -20.0) if finite.size else -1.0
+    vmax = max(float(finite.max()), 0.0) if finite.size else 0.0
+    mesh = ax.pcolormesh(
+        np.arange(width + 1) - 0.5, edges, Z, cmap="viridis", vmin=vmin, vmax=vmax, shading="flat"
+    )
+    horizon = [num(r["flow"].get("horizon")) for r in records]
+    ax.plot(horizon, steps, "w.-", lw=1, ms=3, label="gradient horizon (ratio ≥ 1e−3)")
+    extend = "min" if finite.size and finite.min() < vmin else "neither"
+    fig.colorbar(mesh, ax=ax, label="log10 ratio", extend=extend)
+    ax.set_xlabel("lag τ")
+    ax.set_ylabel("training step")
+    ax.set_title("log10 " + RATIO)
+    ax.legend(fontsize="small", loc="upper right")
+    return fig
+
+
+def _edges(steps: np.ndarray) -> np.ndarray:
+    """Cell edges around each step, halfway to its neighbours."""
+    if steps.size == 1:
+        return np.array([steps[0] - 0.5, steps[0] + 0.5])
+    mid = (steps[1:] + steps[:-1]) / 2
+    return np.concatenate([[2 * steps[0] - mid[0]], mid, [2 * steps[-1] - mid[-1]]])
+
+
+def loss_curves(
+    runs: Sequence[RunData], baseline: float | None = None, labels: Sequence[str] | None = None
+) -> Figure:
+    """Validation loss (the units of the task's baseline) of each run; a diverged run ends
+    in an × at the step it diverged. baseline defaults to the first run's."""
+    fig, (ax,) = _figure()
+    labels = list(labels) if labels is not None else [r.label for r in runs]
+    colors = _colors(labels)
+    seen: set[str] = set()
+    for run, label in zip(runs, labels, strict=True):
+        steps = [e["step"] for e in run.evals]
+        loss = array(e.get("loss") for e in run.evals)
+        ax.plot(steps, loss, color=colors[label], lw=1.2, label=None if label in seen else label)
+        seen.add(label)
+        if run.status == "diverged" and run.diverged_at is not None:
+            last = loss[np.isfinite(loss)][-1] if np.isfinite(loss).any() else np.nan
+            ax.plot([run.diverged_at], [last], "x", color=BAD, ms=9, mew=2)
+    if any(r.status == "diverged" for r in runs):
+        ax.plot([], [], "x", color=BAD, ms=9, mew=2, label="diverged here")
+    base = baseline if baseline is not None else next((r.baseline for r in runs), None)
+    if base is not None:
+        ax.axhline(base, color=BOUND, ls="--", lw=1, label=f"memoryless baseline {base:.3g}")
+    _log_if_positive(ax)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation loss")
+    ax.set_title("loss")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _colors(labels: Sequence[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    distinct = list(dict.fromkeys(labels))
+    cmap = colormaps["tab10" if len(distinct) <= 10 else "tab20"]
+    return {label: cmap(i % cmap.N) for i, label in enumerate(distinct)}
+
+
+def _log_if_positive(ax: Axes) -> None:
+    lines = [line.get_ydata() for line in ax.get_lines()]
+    values = np.concatenate([np.asarray(y, dtype=float) for y in lines]) if lines else np.ones(1)
+    values = values[np.isfinite(values)]
+    if values.size and values.min() > 0:
+        ax.set_yscale("log")
+
+
+def grad_norm(
+    steps: Sequence[dict[str, float]],
+    clip_mode: str = "none",
+    clip_threshold: float | None = None,
+    diverged_at: int | None = None,
+) -> Figure:
+    """The global gradient norm before clipping at every step, log scale, with the clipping
+    threshold (norm clipping) and the step where the gradient became non-finite."""
+    fig, (ax,) = _figure()
+    x = np.array([r["step"] for r in steps], dtype=np.float64)
+    y = array(r.get("grad_norm") for r in steps)
+    ok = np.isfinite(y) & (y > 0)
+    ax.semilogy(x[ok], y[ok], color=INIT, lw=0.8, label="‖∂L/∂θ‖ before clipping")
+    if clip_mode == "norm" and clip_threshold is not None:
+        clipped = int(np.count_nonzero(y[ok] > clip_threshold))
+        ax.axhline(
+            clip_threshold,
+            color=TRAINED,
+            ls="--",
+            lw=1,
+            label=f"threshold {clip_threshold:g} ({clipped} of {x.size} steps clipped)",
+        )
+    elif clip_mode == "value" and clip_threshold is not None:
+        ax.plot([], [], " ", label=f"clipped per element at ±{clip_threshold:g}")
+    else:
+        ax.plot([], [], " ", label="no clipping")
+    if diverged_at is not None:
+        ax.axvline(diverged_at, color=BAD, lw=1.5, label=f"non-finite at step {diverged_at}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("global gradient norm")
+    ax.set_title("gradient norm before clipping")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def spectra(records: Sequence[Record]) -> Figure:
+    """σ_max (solid) and spectral radius ρ (dashed) of every recurrent block over training."""
+    if not records:
+        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+    fig, (ax,) = _figure()
+    steps = [r["step"] for r in records]
+    blocks = list(dict.fromkeys((s["layer"], s["block"]) for s in records[0].get("spectra", [])))
+    colors = _colors([f"{layer} {block}" for layer, block in blocks])
+    layers = len({layer for layer, _ in blocks})
+    for layer, block in blocks:
+        found = [_block(r, layer, block) for r in records]
+        color = colors[f"{layer} {block}"]
+        name = f"{block} (layer {layer})" if layers > 1 else block
+        ax.plot(steps, [num(s.get("sigma_max")) for s in found], color=color, label=f"σ_max {name}")
+        radius = [num(s.get("spectral_radius")) for s in found]
+        if np.isfinite(radius).any():
+            ax.plot(steps, radius, "--", color=color, label=f"ρ {name}")
+    g = gamma_sigma(records[0])
+    if g is not None:
+        sigma = w_block(records[0]).get("sigma_max") or 1.0
+        gamma = g / sigma
+        ax.axhline(1 / gamma, color=BOUND, ls=":", lw=1, label=f"1/γ = {1 / gamma:g}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("σ_max, ρ")
+    ax.set_title("recurrent weights")
+    ax.legend(fontsize="small", ncols=2 if len(blocks) > 3 else 1)
+    return fig
+
+
+def _block(record: Record, layer: int, block: str) -> dict[str, Any]:
+    for s in record.get("spectra", []):
+        if s["layer"] == layer and s["block"] == block:
+            return dict(s)
+    return {}
+
+
+ACTIVATION_FIELDS = (
+    ("saturation", "saturated units (φ' < 5 % of γ)"),
+    ("dead_fraction", "dead ReLUs"),
+    ("inactive_fraction", "inactive ReLU activations"),
+    ("gate_mean", "mean {gate} gate"),
+    ("mean_dphi", "mean φ'"),
+)
+
+
+def activations(records: Sequence[Record]) -> Figure:
+    """Per layer over training: the fractions that make J = diag(φ') W small or zero, and the
+    carry gate's mean; for gated cells, the gate's histogram at the first and last record."""
+    if not records:
+        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+    first = records[0].get("activations", [])
+    gated = any(a.get("gate") for a in first)
+    fig, axes = _figure(9.6 if gated else 6.4, 3.6, 2 if gated else 1)
+    ax = axes[0]
+    steps = [r["step"] for r in records]
+    for a in first:
+        layer = a["layer"]
+        rows = [next(x for x in r["activations"] if x["layer"] == layer) for r in records]
+        for key, text in ACTIVATION_FIELDS:
+            values = [num(x.get(key)) for x in rows]
+            if np.isfinite(values).any():
+                text = text.format(gate=a.get("gate"))
+                suffix = f" (layer {layer})" if len(first) > 1 else ""
+                ax.plot(steps, values, marker=".", label=text + suffix)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("fraction / mean")
+    ax.set_title(f"activations ({first[-1]['nonlinearity'] if first else '?'})")
+    ax.legend(fontsize="small")
+    if gated:
+        _gate_histograms(axes[1], records)
+    return fig
+
+
+def _gate_histograms(ax: Axes, records: Sequence[Record]) -> None:
+    top = records[0]["activations"][-1]
+    gate = top.get("gate")
+    shown = [records[0]] if len(records) == 1 else [records[0], records[-1]]
+    for record, color in zip(shown, (INIT, TRAINED), strict=False):
+        hist = array(record["activations"][-1].get("gate_histogram") or [])
+        if hist.size:
+            edges = np.linspace(0, 1, hist.size + 1)
+            ax.stairs(hist, edges, color=color, lw=1.5, label=f"step {record['step']}")
+    ax.set_xlabel(f"{gate} gate value (top layer)")
+    ax.set_ylabel("fraction")
+    ax.set_title(f"{gate} gate histogram")
+    ax.legend(fontsize="small")
+
+
+def phase_diagram(runs: Sequence[RunData]) -> Figure:
+    """Solved fraction (solved seeds / seeds) per model group and T; diverged and failed runs
+    count as not solved. Groups are the model label plus any other varying field."""
+    keys = group_keys(runs)
+    cells: dict[tuple[str, Any], list[bool]] = {}
+    for run in runs:
+        cells.setdefault((group_label(run, keys), run.T), []).append(run.solved)
+    groups = list(dict.fromkeys(g for g, _ in cells))
+    Ts = sorted({T for _, T in cells}, key=lambda t: (t is None, t))
+    Z = np.full((len(groups), len(Ts)), np.nan)
+    for (g, T), solved in cells.items():
+        Z[groups.index(g), Ts.index(T)] = np.mean(solved)
+    fig, (ax,) = _figure(max(4.0, 1.1 * len(Ts) + 2.5), max(2.2, 0.55 * len(groups) + 1.4))
+    image = ax.imshow(Z, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for (g, T), solved in cells.items():
+        i, j = groups.index(g), Ts.index(T)
+        ax.text(j, i, f"{sum(solved)}/{len(solved)}", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(len(Ts)), [str(T) for T in Ts])
+    ax.set_yticks(range(len(groups)), groups)
+    ax.set_xlabel("sequence length T")
+    ax.set_title("solved fraction (seeds aggregated)")
+    fig.colorbar(image, ax=ax, label="solved fraction")
+    return fig
+
+
+def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
+    """For each Elman RNN with a diagnosis at initialisation: the measured decay per step of
+    its lag profile (fitted) against ρ(W), and the Pascanu bound γ·σ_max(W) above it."""
+    points = []
+    for run in runs:
+        init = next((r for r in run.diagnostics if r["step"] == 0), None)
+        if init is None or gamma_sigma(init) is None:
+            continue
+        radius = num(w_block(init).get("spectral_radius"))
+        points.append((radius, num(init["flow"].get("decay_factor")), gamma_sigma(init)))
+    if not points:
+        return _empty("no Elman RNN with a diagnosis at initialisation")
+    fig, (ax,) = _figure()
+    rho, decay, bound = (np.array([p[i] for p in points], dtype=np.float64) for i in range(3))
+    order = np.argsort(rho)
+    ax.plot(rho[order], bound[order], "v--", color=BOUND, ms=5, lw=1, label="bound γ·σ_max(W)")
+    ax.plot(rho, decay, "o", color=INIT, label="measured decay per step (initialisation)")
+    top = max(float(np.nanmax(rho)), 1.0) * 1.05
+    ax.plot([0, top], [0, top], ":", color=BOUND, lw=1, label="decay = ρ")
+    ax.set_xlabel("spectral radius ρ(W) at initialisation")
+    ax.set_ylabel("gradient factor per step back")
+    ax.set_title("decay against spectral radius")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def save(
+    fig: Figure, folder: str | os.PathLike[str], name: str, formats: Sequence[str] = ("png", "svg")
+) -> list[Path]:
+    """Write fig as folder/name.png and folder/name.svg (no timestamps: same data, same
+    file); return the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{name}.{fmt}"
+        fig.savefig(path, format=fmt, metadata=_metadata(fmt))
+        paths.append(path)
+    return paths
+
+
+def _metadata(fmt: str) -> dict[str, Any]:
+    return {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})

@@ -1,0 +1,330 @@
+"""Reports: figures hold the stored numbers, pages are self-contained, the CLI writes them."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("matplotlib")
+
+from rnnlab.cli.main import cli  # noqa: E402
+from rnnlab.experiments.config import RunConfig, build, callbacks, validate  # noqa: E402
+from rnnlab.experiments.store import Store, pack_arrays, unpack_arrays  # noqa: E402
+from rnnlab.experiments.sweep import canonical_json  # noqa: E402
+from rnnlab.report import Run, Sweep, plots  # noqa: E402
+from rnnlab.report.data import (  # noqa: E402
+    RunData,
+    gamma_sigma,
+    load_run_folder,
+    load_store,
+    top_profile,
+    unflatten,
+)
+from rnnlab.report.html import summary_rows  # noqa: E402
+from rnnlab.report.story import points  # noqa: E402
+from rnnlab.train.history import History  # noqa: E402
+from rnnlab.train.loop import fit  # noqa: E402
+
+BASE: dict[str, Any] = {
+    "model": {"cell": "rnn", "hidden_size": 8},
+    "task": {"name": "adding", "T": 8, "val_size": 64},
+    "train": {
+        "optimizer": "adam",
+        "lr": 1e-2,
+        "batch_size": 16,
+        "steps": 30,
+        "eval_every": 10,
+        "clip": {"mode": "norm", "threshold": 1.0},
+    },
+    "diagnostics": {"every": 10, "probe_size": 8, "jacobians": 1},
+}
+# a ReLU RNN with ρ(W) = 3, plain SGD and no clipping: non-finite at step 2
+DIVERGING = {
+    "model": {"cell": "rnn", "nonlinearity": "relu", "spectral_radius": 3.0},
+    "train": {"optimizer": "sgd", "lr": 0.5, "clip": {"mode": "none"}},
+}
+
+
+def config(**sections: dict[str, Any]) -> RunConfig:
+    data = copy.deepcopy(BASE)
+    for name, values in sections.items():
+        data[name] |= values
+    return validate(data)
+
+
+def train_into(cfg: RunConfig, folder: Path) -> History:
+    """What `rnnlab train` does: fit with the [diagnostics] callbacks, into a run folder."""
+    model, task = build(cfg)
+    hooks = callbacks(cfg, model, task)
+    return fit(model, task, cfg.train, hooks, out=folder, quiet=True, run_config=cfg.model_dump())
+
+
+def make_store(folder: Path, configs: list[RunConfig]) -> None:
+    """A store as a sweep writes it, with each run's diagnostics snapshots."""
+    with Store(folder, write=True) as store:
+        store.add([(c.run_id, canonical_json(c)) for c in configs])
+        for c in configs:
+            h = train_into(c, store.run_dir(c.run_id))
+            final = {k: v for k, v in h.final_metrics.items() if k != "step"}
+            store.record(
+                c.run_id,
+                {
+                    "status": h.status,
+                    "steps": h.steps,
+                    "evals": h.evals,
+                    "diagnostics": h.diagnostics,
+                    "final": final,
+                    "steps_done": h.diverged_at if h.diverged_at else c.train.steps,
+                    "diverged_at": h.diverged_at,
+                    "skipped": h.skipped,
+                    "seconds": 0.5,
+                },
+            )
+
+
+def sweep_configs() -> list[RunConfig]:
+    return [
+        config(),
+        config(model={"cell": "lstm"}, task={"T": 12}),
+        config(model=DIVERGING["model"], train=DIVERGING["train"]),
+    ]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("run") / "tanh"
+    train_into(config(), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("store")
+    make_store(folder, sweep_configs())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run_obj(run_dir: Path) -> Run:
+    return Run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def sweep_obj(store_dir: Path) -> Sweep:
+    return Sweep(store_dir)
+
+
+@pytest.fixture(scope="module")
+def run_html(run_obj: Run) -> str:
+    return run_obj.html()
+
+
+@pytest.fixture(scope="module")
+def sweep_html(sweep_obj: Sweep) -> str:
+    return sweep_obj.html()
+
+
+EXTERNAL = re.compile(r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def assert_self_contained(html: str) -> None:
+    """No attribute fetches anything: every src is a data: URI, no remote href, no CSS
+    import or url() outside data:."""
+    assert not EXTERNAL.search(html)
+    assert not re.search(r"@import|url\(\s*['\"]?(?!data:)", html)
+    srcs = re.findall(r"""\ssrc\s*=\s*["']([^"']*)""", html)
+    assert srcs and all(s.startswith("data:image/") for s in srcs)
+    assert "<script src" not in html and "rel='stylesheet'" not in html
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def test_store_snapshot_unflattens_to_the_history_record(store_dir: Path) -> None:
+    run = load_store(store_dir)[0]
+    history = History.load(store_dir / "runs" / run.id / "history.json")
+    assert [r["step"] for r in run.diagnostics] == [0, 10, 20, 30]
+
+    def drop_none(x: Any) -> Any:  # the store leaves None leaves out
+        if isinstance(x, dict):
+            return {k: drop_none(v) for k, v in x.items() if v is not None}
+        return [drop_none(v) for v in x] if isinstance(x, list) else x
+
+    assert run.diagnostics == [drop_none(r) for r in history.diagnostics]
+    # and a snapshot survives pack → unpack → unflatten exactly
+    record = {k: v for k, v in history.diagnostics[1].items() if k != "step"}
+    assert unflatten(unpack_arrays(pack_arrays(record))) == drop_none(record)
+    assert run.steps == [
+        {k: v for k, v in s.items()} for s in history.steps
+    ]  # per-step dicts, as fit recorded them
+    assert run.baseline == pytest.approx(1 / 6)
+
+
+def test_run_folder_reads_config_and_history(run_dir: Path) -> None:
+    run = load_run_folder(run_dir)
+    assert run.config["model"]["cell"] == "rnn" and run.T == 8
+    assert run.status == "done" and len(run.evals) == 4 and len(run.diagnostics) == 4
+    assert run.label == "tanh RNN"
+
+
+# --- figures hold the stored numbers -------------------------------------------------------
+
+
+def test_lag_profile_draws_profiles_and_bound(run_dir: Path) -> None:
+    records = load_run_folder(run_dir).diagnostics
+    fig = plots.lag_profile(records)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    first, last = top_profile(records[0]), top_profile(records[-1])
+    np.testing.assert_array_equal(lines["initialisation (step 0)"].get_ydata(), first)
+    np.testing.assert_array_equal(lines["after training (step 30)"].get_ydata(), last)
+    g = gamma_sigma(records[0])
+    bound = lines[f"bound ({g:.3g})^τ"].get_ydata()
+    np.testing.assert_allclose(bound, g ** np.arange(first.size))
+    assert np.all(first <= bound * (1 + 1e-5))  # Pascanu: the profile stays under the bound
+
+
+def test_heatmap_rows_are_steps(run_dir: Path) -> None:
+    records = load_run_folder(run_dir).diagnostics
+    fig = plots.lag_heatmap(records)
+    Z = fig.axes[0].collections[0].get_array().reshape(len(records), -1)
+    np.testing.assert_allclose(Z[2], np.log10(top_profile(records[2])))
+
+
+def test_loss_grad_norm_marks_divergence_and_threshold(store_dir: Path) -> None:
+    runs = load_store(store_dir)
+    bad = next(r for r in runs if r.status == "diverged")
+    fig = plots.loss_curves(runs)
+    crosses = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "x"]
+    assert [float(x) for ln in crosses for x in ln.get_xdata()] == [bad.diverged_at]
+    base = [ln for ln in fig.axes[0].get_lines() if "baseline" in str(ln.get_label())]
+    assert base[0].get_ydata()[0] == pytest.approx(1 / 6)
+    fig = plots.grad_norm(runs[0].steps, "norm", 1.0)
+    norm, threshold = fig.axes[0].get_lines()[:2]
+    np.testing.assert_array_equal(norm.get_ydata(), [s["grad_norm"] for s in runs[0].steps])
+    assert list(threshold.get_ydata()) == [1.0, 1.0]
+    fig = plots.grad_norm(bad.steps, "none", None, bad.diverged_at)
+    assert any(f"step {bad.diverged_at}" in str(ln.get_label()) for ln in fig.axes[0].lines)
+
+
+def test_spectra_and_activations(store_dir: Path) -> None:
+    lstm = next(r for r in load_store(store_dir) if r.label == "LSTM")
+    fig = plots.spectra(lstm.diagnostics)
+    labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
+    assert "σ_max W" in labels and "ρ W_f" in labels  # stacked W: σ only; gate blocks: both
+    fig = plots.activations(lstm.diagnostics)
+    assert len(fig.axes) == 2  # the forget gate's histogram beside the curves
+    gate = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "mean f gate")
+    assert list(gate.get_ydata()) == [r["activations"][0]["gate_mean"] for r in lstm.diagnostics]
+
+
+def test_phase_diagram_and_decay_vs_radius(store_dir: Path) -> None:
+    runs = load_store(store_dir)
+    fig = plots.phase_diagram(runs)
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == sorted(f"{int(r.solved)}/1" for r in runs)
+    fig = plots.decay_vs_radius(runs)
+    bound, measured = fig.axes[0].get_lines()[:2]
+    # two Elman RNNs; the decay per step never exceeds γ·σ_max(W)
+    assert len(measured.get_xdata()) == 2
+    order = np.argsort(measured.get_xdata())
+    assert np.all(np.asarray(measured.get_ydata())[order] <= bound.get_ydata())
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def test_run_page_is_self_contained_with_verdict_and_story(run_html: str, run_dir: Path) -> None:
+    assert_self_contained(run_html)
+    assert run_html.count("<img ") == 6
+    run = load_run_folder(run_dir)
+    last = run.diagnostics[-1]
+    assert f'Verdict: <span class="label">{last["verdict"]["label"]}' in run_html
+    for remedy in last["verdict"]["remedies"]:
+        assert remedy["reason"].split("(")[0][:30] in run_html.replace("&#x27;", "'")
+    for text in ("tanh′ ≤ 1", "0.8^50 ≈ 1.43e−5", "Why W matters", "The three remedies"):
+        assert text in run_html
+    decay = last["flow"]["decay_factor"]
+    assert f"×{decay:.3g} per step back" in run_html  # the run's own number beside the words
+
+
+def test_story_numbers(run_dir: Path) -> None:
+    run = load_run_folder(run_dir)
+    story = {p.title: p.measured for p in points(run)}
+    sigma = run.diagnostics[-1]["spectra"][0]["sigma_max"]
+    assert f"{sigma:.3g}" in story["Why W matters"]
+    clipped = sum(s["grad_norm"] > 1.0 for s in run.steps)
+    assert f"{clipped} of 30 steps clipped" in story["The three remedies"]
+    empty = RunData(id="x", config=run.config, status="done", steps=run.steps)
+    assert "no diagnostics recorded" in points(empty)[0].measured
+
+
+def test_sweep_page_has_table_and_sweep_figures(sweep_html: str, store_dir: Path) -> None:
+    assert_self_contained(sweep_html)
+    runs = load_store(store_dir)
+    body = sweep_html.split('id="summary"')[1].split("</tbody>")[0]
+    assert body.count("<tr>") == len(runs) + 1  # the header row, then one per run
+    assert "Solved fraction" in sweep_html and "decay per step" in sweep_html
+    assert sweep_html.count("<details>") == len(runs)
+    rows = {row[0]: row for row in summary_rows(runs)}
+    bad = next(r for r in runs if r.status == "diverged")
+    assert rows[bad.id][6] == "diverged" and rows[bad.id][9] is False
+
+
+def test_notebook_reprs(run_obj: Run, sweep_obj: Sweep) -> None:
+    from rnnlab.diagnostics import diagnose
+
+    cfg = config()
+    model, task = build(cfg)
+    X, Y, mask = (a[:, :8] for a in task.validation)
+    d = diagnose(model, X, Y, mask, loss=task.loss, dependency_length=task.dependency_length)
+    for html in (d._repr_html_(), run_obj._repr_html_(), sweep_obj._repr_html_()):
+        assert html.startswith("<div class='rnnlab-report'>") and "<html" not in html
+        assert_self_contained(html)
+    assert d.label.upper() in d._repr_html_().upper()
+
+
+def test_layers_import_lazily() -> None:
+    code = (
+        "import sys, rnnlab.diagnostics; d = 'rnnlab.report' in sys.modules; "
+        "import rnnlab.report; print(d, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # diagnostics does not import report; report imports matplotlib only to draw
+    assert out.stdout.split() == ["False", "False"]
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_cli_report_run_and_id_with_figures(run_dir: Path, store_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "report.html").exists() and str(run_dir / "report.html") in result.output
+    run_id = load_store(store_dir)[0].id
+    out, figures = tmp_path / "one.html", tmp_path / "figs"
+    args = ["report", run_id[:6], "--store", str(store_dir), "--out", str(out)]
+    result = runner.invoke(cli, [*args, "--figures", str(figures)])
+    assert result.exit_code == 0, result.output
+    assert f"Run {run_id}" in out.read_text()
+    names = ("lag_profile", "lag_heatmap", "loss", "grad_norm", "spectra", "activations")
+    expected = sorted(f"{n}.{e}" for n in names for e in ("png", "svg"))
+    assert sorted(p.name for p in figures.iterdir()) == expected
+    assert (figures / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (figures / "loss.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_cli_report_bad_target_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["report", str(tmp_path / "nothing"), "--store", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("error: target: got ")

@@ -19,7 +19,7 @@ from rnnlab.diagnostics import diagnose, lag_profile  # noqa: E402
 from rnnlab.experiments.store import Store  # noqa: E402
 from rnnlab.tasks import get as get_task  # noqa: E402
 from rnnlab.torch.diagnosis import lstm_projection_jacobian  # noqa: E402
-from rnnlab.torch.steps import lstm_step  # noqa: E402
+from rnnlab.torch.steps import caches, lstm_step  # noqa: E402
 from rnnlab.torch.twin import twinned  # noqa: E402
 
 f64 = torch.float64
@@ -181,7 +181,7 @@ def test_lstm_projection_jacobian_equals_autograd():
     w = {"w_hh": m.weight_hh_l0, "b_hh": m.bias_hh_l0, "w_hr": m.weight_hr_l0}
     ax = F.linear(torch.randn(B, 4, dtype=f64), m.weight_ih_l0, m.bias_ih_l0)
     h, c = torch.randn(B, P, dtype=f64), torch.randn(B, H, dtype=f64)
-    _, cache = lstm_step(ax, (h, c), w)
+    cache = caches("lstm", ax, (h, c), lstm_step(ax, (h, c), w), w)
     J = lstm_projection_jacobian(
         tuple(a.numpy() for a in cache),
         m.weight_hh_l0.detach().numpy(),
@@ -190,7 +190,7 @@ def test_lstm_projection_jacobian_equals_autograd():
     for b in range(B):
 
         def one_step(s, b=b):
-            (h2, c2), _ = lstm_step(ax[b : b + 1], (s[None, :P], s[None, P:]), w)
+            h2, c2 = lstm_step(ax[b : b + 1], (s[None, :P], s[None, P:]), w)
             return torch.cat([h2[0], c2[0]])
 
         want = torch.autograd.functional.jacobian(one_step, torch.cat([h[b], c[b]]))

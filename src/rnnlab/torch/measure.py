@@ -25,7 +25,8 @@ import numpy as np
 
 from rnnlab.torch._torch import import_torch
 from rnnlab.torch.preserve import preserved
-from rnnlab.torch.twin import Recording, kind_of, recurrent_modules, twinned
+from rnnlab.torch.steps import caches
+from rnnlab.torch.twin import Recording, kind_of, recurrent_modules, twinned, weights
 
 Array = np.ndarray
 Tensor = Any
@@ -134,11 +135,6 @@ def as_numpy(t: Tensor) -> Array:
     return t.detach().to("cpu").double().numpy()
 
 
-def grad_numpy(g: Tensor | None, like: Tensor) -> Array:
-    """A gradient as float64; zeros shaped like `like` where autograd found it unused."""
-    return np.zeros(tuple(like.shape)) if g is None else as_numpy(g)
-
-
 def _targets(rec: Recording) -> list[Tensor]:
     """Every recorded state, then each call's output, then the last call's returned states."""
     states = [s for layer in rec.states for part in layer for s in part]
@@ -152,34 +148,35 @@ def _norm(grads: Sequence[Tensor | None]) -> float:
 def _module_trace(
     rec: Recording, grads: Sequence[Tensor | None], loss: float, grad_norm: float, step: object
 ) -> ModuleTrace:
+    torch = import_torch()
     it = iter(grads)
     deltas = [[[next(it) for _ in part] for part in layer] for layer in rec.states]
     g_out = [next(it) for _ in rec.calls]
     g_fin = [next(it) for _ in rec.calls[-1].finals]
     t = check_output_step(step, rec.steps)
-    names = ("h", "c")[: len(rec.states[0])]
-    states = {
-        name: np.stack([np.stack([as_numpy(s) for s in layer[k]]) for layer in rec.states])
-        for k, name in enumerate(names)
-    }
-    delta = {
-        name: np.stack(
-            [
-                np.stack([grad_numpy(g, s) for g, s in zip(dl[k], layer[k], strict=True)])
-                for dl, layer in zip(deltas, rec.states, strict=True)
-            ]
-        )
-        for k, name in enumerate(names)
-    }
+    with torch.no_grad():
+        # one stack per layer and state part, then one copy to numpy: (T+1, B, S) each
+        states = [[torch.stack(part) for part in layer] for layer in rec.states]
+        delta = [
+            [stack_grads(gs, ss) for gs, ss in zip(dl, sl, strict=True)]
+            for dl, sl in zip(deltas, rec.states, strict=True)
+        ]
     info, layers = _info(rec)
     m, D = rec.module, rec.directions
-    weights = []
-    for i in range(len(rec.states)):
-        suffix = f"_l{i // D}" + ("_reverse" if i % D else "")
-        w = {"W": as_numpy(getattr(m, "weight_hh" + suffix))}
-        if info["proj_size"]:
-            w["W_hr"] = as_numpy(getattr(m, "weight_hr" + suffix))
-        weights.append(w)
+    names = ("h", "c")[: len(states[0])]
+    cache_list, weight_list = [], []
+    for i, parts in enumerate(states):
+        w = weights(m, i // D, i % D)
+        ax = torch.cat(rec.ax[i])  # (T, B, G·H), in the layer's own time order
+        arrays = [
+            as_numpy(a)
+            for a in caches(rec.kind, ax, [p[:-1] for p in parts], [p[1:] for p in parts], w)
+        ]
+        cache_list.append([tuple(a[k] for a in arrays) for k in range(rec.steps)])
+        weight_list.append(
+            {"W": as_numpy(w["w_hh"])}
+            | ({"W_hr": as_numpy(w["w_hr"])} if w["w_hr"] is not None else {})
+        )
     return ModuleTrace(
         name=rec.name,
         info=info,
@@ -188,13 +185,21 @@ def _module_trace(
         layers=layers,
         hidden_size=m.hidden_size,
         step=t,
-        states=states,
-        deltas=delta,
+        states={n: np.stack([as_numpy(layer[k]) for layer in states]) for k, n in enumerate(names)},
+        deltas={n: np.stack([as_numpy(layer[k]) for layer in delta]) for k, n in enumerate(names)},
         lag=_lag(rec, t, g_out, g_fin),
         loss=loss,
         grad_norm=grad_norm,
-        caches=[[tuple(as_numpy(c) for c in cache) for cache in layer] for layer in rec.caches],
-        weights=weights,
+        caches=cache_list,
+        weights=weight_list,
+    )
+
+
+def stack_grads(grads: list[Tensor | None], like: list[Tensor]) -> Tensor:
+    """The gradients of tensors `like`, stacked; zeros where autograd found one unused."""
+    torch = import_torch()
+    return torch.stack(
+        [torch.zeros_like(s) if g is None else g for g, s in zip(grads, like, strict=True)]
     )
 
 
@@ -231,8 +236,8 @@ def _lag(rec: Recording, t: int, g_out: list[Tensor | None], g_fin: list[Tensor 
     grads = torch.autograd.grad(
         sources, inputs, grad_outputs=list(inject.values()), retain_graph=True, allow_unused=True
     )
-    flat = [grad_numpy(g, s) for g, s in zip(grads, inputs, strict=True)]
-    return np.stack(flat).reshape((L, t + 1) + flat[0].shape)
+    lag = stack_grads(list(grads), inputs)  # (L·(t+1), B, S)
+    return as_numpy(lag).reshape((L, t + 1) + tuple(lag.shape[1:]))
 
 
 def _info(rec: Recording) -> tuple[dict[str, Any], list[str]]:

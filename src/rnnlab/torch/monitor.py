@@ -115,11 +115,11 @@ class GradientFlowMonitor:
         self._writer, self._own_writer = _writer(tensorboard)
 
     def step(
-        self, batch: Any, *, step: int | None = None, grad_norm: float | None = None
+        self, batch: Any, *, step: int | None = None, grad_norm: Any = None
     ) -> Diagnosis | None:
         """Count one training step (`step` overrides the count); at every `every`-th, diagnose
         `batch` and return the Diagnosis, else None. grad_norm: this step's pre-clip global
-        gradient norm, if known."""
+        gradient norm if known, a float or a 0-dim tensor (as clip_grad_norm_ returns)."""
         self.steps_seen = self.steps_seen + 1 if step is None else int(step)
         s = self.steps_seen
         if grad_norm is not None:

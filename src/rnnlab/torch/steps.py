@@ -12,10 +12,9 @@ with the input projection ax_t = W_ih x_t + b_ih precomputed for every t:
           r = σ(ax_r + ah_r)  z = σ(ax_z + ah_z)  n = tanh(ax_n + r ⊙ ah_n)
           h_t = n + z ⊙ (h_{t−1} − n)       (= (1 − z) ⊙ n + z ⊙ h_{t−1})
 
-The state is the pair (h_t, c_t) for the LSTM. Each step also returns its cache, detached, in
-the engine cells' format, so the diagnostics
-read activations and step Jacobians as they do for the engine: RNN (h_t,), LSTM
-([i f g o], c_{t−1}, tanh c_t), GRU (r, z, n, ah_n, h_{t−1}).
+The state is the pair (h_t, c_t) for the LSTM. The steps build only what autograd needs;
+`caches` recomputes afterwards, for all steps at once and without a graph, what the engine
+cells cache, so the diagnostics read activations and step Jacobians as for the engine.
 """
 
 from __future__ import annotations
@@ -28,49 +27,67 @@ Tensor = Any  # torch.Tensor; torch is imported lazily
 State = tuple[Tensor, ...]
 
 
-def rnn_step(ax: Tensor, state: State, w: dict[str, Tensor], nonlinearity: str) -> tuple:
+def rnn_step(ax: Tensor, state: State, w: dict[str, Tensor], nonlinearity: str) -> State:
     torch = import_torch()
     (h_prev,) = state
     a = ax + torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
-    h = torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
-    return (h,), (h.detach(),)
+    return (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a),)
 
 
-def lstm_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> tuple:
+def lstm_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> State:
     torch = import_torch()
     h_prev, c_prev = state
     gates = ax + torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
-    a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
+    a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
     i, f, g, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_o)
     c = f * c_prev + i * g
-    tc = torch.tanh(c)
-    h = o * tc
+    h = o * torch.tanh(c)
     if w.get("w_hr") is not None:
         h = torch.nn.functional.linear(h, w["w_hr"])  # the projection, (B, H) -> (B, P)
-    cache = (torch.cat([i, f, g, o], dim=1).detach(), c_prev.detach(), tc.detach())
     # the c carried to step t+1 is a node of its own, so ∂L/∂c_t is the partial derivative
     # for the state pair (h_t, c_t), as in the engine and its Jacobian: the path from c_t
     # into h_t belongs to step t
-    return (h, c.view_as(c)), cache
+    return h, c.view_as(c)
 
 
-def gru_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> tuple:
+def gru_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> State:
     torch = import_torch()
     (h_prev,) = state
     ah = torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
-    ax_r, ax_z, ax_n = ax.chunk(3, dim=1)
-    ah_r, ah_z, ah_n = ah.chunk(3, dim=1)
+    ax_r, ax_z, ax_n = ax.chunk(3, dim=-1)
+    ah_r, ah_z, ah_n = ah.chunk(3, dim=-1)
     r = torch.sigmoid(ax_r + ah_r)
     z = torch.sigmoid(ax_z + ah_z)
     n = torch.tanh(ax_n + r * ah_n)
-    h = n + z * (h_prev - n)
-    return (h,), (r.detach(), z.detach(), n.detach(), ah_n.detach(), h_prev.detach())
+    return (n + z * (h_prev - n),)
 
 
-def step(kind: str, nonlinearity: str | None, ax: Tensor, state: State, w: dict) -> tuple:
-    """One step of cell `kind`: ((h_t[, c_t]), cache)."""
+def step(kind: str, nonlinearity: str | None, ax: Tensor, state: State, w: dict) -> State:
+    """One step of cell `kind`: the new state (h_t,) or (h_t, c_t)."""
     if kind == "rnn":
         return rnn_step(ax, state, w, nonlinearity or "tanh")
     if kind == "lstm":
         return lstm_step(ax, state, w)
     return gru_step(ax, state, w)
+
+
+def caches(kind: str, ax: Tensor, prev: Any, new: Any, w: dict) -> tuple[Tensor, ...]:
+    """The engine cells' caches of steps whose inputs ax, states before (prev) and after (new)
+    were recorded, any leading dims ((T, B, ·) for a whole sequence at once): RNN (h_t,),
+    LSTM ([i f g o], c_{t−1}, tanh c_t), GRU (r, z, n, ah_n, h_{t−1}). No graph is kept."""
+    torch = import_torch()
+    with torch.no_grad():
+        if kind == "rnn":
+            return (new[0],)
+        if kind == "lstm":
+            gates = ax + torch.nn.functional.linear(prev[0], w["w_hh"], w["b_hh"])
+            H = gates.shape[-1] // 4
+            act = torch.sigmoid(gates)  # i, f, o; g is replaced next
+            act[..., 2 * H : 3 * H] = torch.tanh(gates[..., 2 * H : 3 * H])
+            return act, prev[1], torch.tanh(new[1])
+        ah = torch.nn.functional.linear(prev[0], w["w_hh"], w["b_hh"])
+        ax_r, ax_z, ax_n = ax.chunk(3, dim=-1)
+        ah_r, ah_z, ah_n = ah.chunk(3, dim=-1)
+        r = torch.sigmoid(ax_r + ah_r)
+        z = torch.sigmoid(ax_z + ah_z)
+        return r, z, torch.tanh(ax_n + r * ah_n), ah_n, prev[0]

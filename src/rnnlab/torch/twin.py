@@ -47,13 +47,14 @@ class Call:
 @dataclass
 class Recording:
     """What the twin of one module saw in one pass. states[l][k] lists state part k (h, c)
-    of layer l for steps 0..T in the layer's own time order; caches[l] the step caches."""
+    of layer l for steps 0..T in the layer's own time order; ax[l] its input projections
+    W_ih x_t + b_ih, detached, (T, B, G·H) per call, in the same order."""
 
     name: str
     module: Any
     kind: str
     states: list[list[list[Tensor]]] = field(default_factory=list)
-    caches: list[list[tuple]] = field(default_factory=list)
+    ax: list[list[Tensor]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
 
     @property
@@ -112,7 +113,8 @@ def recurrent_modules(model: Any) -> dict[str, Any]:
     return found
 
 
-def _weights(module: Any, layer: int, direction: int) -> dict[str, Tensor]:
+def weights(module: Any, layer: int, direction: int) -> dict[str, Tensor]:
+    """The parameters of layer `layer`, direction `direction` (0 forward, 1 reverse)."""
     suffix = f"_l{layer}" + ("_reverse" if direction else "")
     get = lambda name: getattr(module, name + suffix, None)  # noqa: E731
     return {
@@ -183,23 +185,22 @@ def twin_forward(rec: Recording, input: Tensor, hx: Any = None) -> tuple[Tensor,
         outs = []
         for d in range(D):
             idx = layer * D + d
-            w = _weights(module, layer, d)
+            w = weights(module, layer, d)
             ax = F.linear(inputs, w["w_ih"], w["b_ih"])  # (T, B, G·H), one GEMM for all t
             state = tuple(p[idx] for p in parts)
-            if chained:
-                states, caches = rec.states[idx], rec.caches[idx]
-            else:
+            if not chained:
                 # a state with no graph behind it (zeros, a constant) gets one, so ∂L/∂h_0 exists
                 state = tuple(s if s.requires_grad else s.detach().requires_grad_() for s in state)
-                states, caches = [[s] for s in state], []
-                rec.states.append(states)
-                rec.caches.append(caches)
+                rec.states.append([[s] for s in state])
+                rec.ax.append([])
+            states = rec.states[idx]
+            rec.ax[idx].append((ax if d == 0 else ax.flip(0)).detach())
             hs: list[Tensor] = [None] * T
+            ax_t = ax.unbind(0)  # one view per step; ax[t] would backprop a full (T, B, G·H) each
             for t in range(T) if d == 0 else range(T - 1, -1, -1):
-                state, cache = step(kind, nonlinearity, ax[t], state, w)
+                state = step(kind, nonlinearity, ax_t[t], state, w)
                 for buf, s in zip(states, state, strict=True):
                     buf.append(s)
-                caches.append(cache)
                 hs[t] = state[0]
             outs.append(torch.stack(hs))  # (T, B, S), in position order
             for buf, s in zip(finals, state, strict=True):

@@ -38,8 +38,14 @@ import numpy as np
 from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
 from rnnlab.torch._torch import import_torch
 from rnnlab.torch.diagnosis import diagnosis
-from rnnlab.torch.measure import ModuleTrace, as_numpy, check_loss, check_output_step, grad_numpy
-from rnnlab.torch.steps import step as cell_step
+from rnnlab.torch.measure import (
+    ModuleTrace,
+    as_numpy,
+    check_loss,
+    check_output_step,
+    stack_grads,
+)
+from rnnlab.torch.steps import caches
 
 Array = np.ndarray
 Tensor = Any
@@ -121,12 +127,12 @@ class Watch:
         states, delta = {}, {}
         for k, name in enumerate(names[: len(self.states[0])]):
             per_layer = [self.states[layer][k] for layer in range(L)]
-            states[name] = np.stack([np.stack([as_numpy(s) for s in ss]) for ss in per_layer])
-            delta[name] = np.stack(
-                [
-                    np.stack([grad_numpy(g, s) for g, s in zip(gs[k], ss, strict=True)])
-                    for gs, ss in zip(deltas, per_layer, strict=True)
-                ]
+            with torch.no_grad():
+                states[name] = as_numpy(torch.stack([torch.stack(ss) for ss in per_layer]))
+            delta[name] = as_numpy(
+                torch.stack(
+                    [stack_grads(gs[k], ss) for gs, ss in zip(deltas, per_layer, strict=True)]
+                )
             )
         caches = [self.caches.get(layer) for layer in range(L)]
         known = self.kind is not None and all(c is not None and len(c) == T for c in caches)
@@ -225,14 +231,14 @@ class Watch:
         grads = torch.autograd.grad(
             top, inputs, grad_outputs=g, retain_graph=True, allow_unused=True
         )
-        flat = [grad_numpy(gr, s) for gr, s in zip(grads, inputs, strict=True)]
-        return np.stack(flat).reshape((L, t + 1) + flat[0].shape)
+        lag = stack_grads(list(grads), inputs)  # (L·(t+1), B, S)
+        return as_numpy(lag).reshape((L, t + 1) + tuple(lag.shape[1:]))
 
     def _hook(self, layer: int) -> Any:
         def hook(module: Any, args: tuple, kwargs: dict, output: Any) -> None:
             hx = args[1] if len(args) > 1 else kwargs.get("hx")
-            first = output[0] if isinstance(output, tuple) else output
-            self._pending[layer].append((first, args[0], hx))
+            new = tuple(output) if isinstance(output, tuple) else (output,)
+            self._pending[layer].append((new, args[0], hx))
 
         return hook
 
@@ -240,24 +246,20 @@ class Watch:
         """The step cache of the cell call that produced h, in the engine's format."""
         torch = import_torch()
         pending = self._pending.get(layer, [])
-        for i, (first, x, hx) in enumerate(pending):
-            if first is h:
+        for i, (new, x, hx) in enumerate(pending):
+            if new[0] is h:
                 del pending[: i + 1]
                 cell = self.cells[layer]
-                batched = x.dim() == 2
-                x = x if batched else x.unsqueeze(0)
-                H = cell.hidden_size
                 if hx is None:
-                    n = 2 if self.kind == "lstm" else 1
-                    state = tuple(x.new_zeros(x.shape[0], H) for _ in range(n))
+                    prev = tuple(torch.zeros_like(p) for p in new)
                 else:
-                    state = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
-                    state = tuple(s if batched else s.unsqueeze(0) for s in state)
+                    prev = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
                 w = {"w_hh": cell.weight_hh, "b_hh": cell.bias_hh}
                 with torch.no_grad():
                     ax = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
-                    _, cache = cell_step(self.kind or "", self.nonlinearity, ax, state, w)
-                return tuple(as_numpy(c) for c in cache)
+                cache = caches(self.kind or "", ax, prev, new, w)
+                # an unbatched cell call (D,) counts as a batch of one
+                return tuple(as_numpy(c if c.dim() == 2 else c[None]) for c in cache)
         return None
 
 

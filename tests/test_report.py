@@ -291,6 +291,16 @@ def test_notebook_reprs(run_obj: Run, sweep_obj: Sweep) -> None:
     assert d.label.upper() in d._repr_html_().upper()
 
 
+def test_sweep_of_runs_in_memory_with_intro(run_dir: Path) -> None:
+    run = load_run_folder(run_dir)
+    bare = RunData(id="nodiag", config=run.config, status="done")  # nothing recorded
+    page = Sweep.of([bare], "demo", intro="First <b>.\n\nSecond.").html()
+    assert_self_contained(page)
+    assert "<title>demo</title>" in page
+    assert "<p>First &lt;b&gt;.</p><p>Second.</p>" in page.replace("\n", "")
+    assert "No diagnostics recorded for this run" in page
+
+
 def test_layers_import_lazily() -> None:
     code = (
         "import sys, rnnlab.diagnostics; d = 'rnnlab.report' in sys.modules; "

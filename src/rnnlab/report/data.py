@@ -45,6 +45,24 @@ class RunData:
     seconds: float | None = None
     baseline: float | None = None
 
+    @classmethod
+    def from_history(
+        cls, run_id: str, config: dict[str, Any], history: History, seconds: float | None = None
+    ) -> RunData:
+        """A run trained in this process (fit's History) with its run config (a dict as
+        RunConfig.model_dump() gives)."""
+        return cls(
+            id=run_id,
+            config=config,
+            status=history.status,
+            steps=history.steps,
+            evals=history.evals,
+            diagnostics=history.diagnostics,
+            diverged_at=history.diverged_at,
+            seconds=seconds,
+            baseline=baseline(config),
+        )
+
     @property
     def final(self) -> dict[str, float]:
         return {k: v for k, v in (self.evals[-1] if self.evals else {}).items() if k != "step"}
@@ -109,16 +127,7 @@ def load_run_folder(folder: str | os.PathLike[str]) -> RunData:
     config: dict[str, Any] = {}
     if (folder / "last.safetensors").exists():
         config = load_checkpoint(folder / "last.safetensors").config
-    return RunData(
-        id=folder.name,
-        config=config,
-        status=history.status,
-        steps=history.steps,
-        evals=history.evals,
-        diagnostics=history.diagnostics,
-        diverged_at=history.diverged_at,
-        baseline=baseline(config),
-    )
+    return RunData.from_history(folder.name, config, history)
 
 
 def _by_step(series: dict[str, list[tuple[int, float]]]) -> list[dict[str, float]]:

@@ -327,12 +327,14 @@ def run_page(run: RunData) -> str:
     return page(f"rnnlab report — run {run.id}", run_body(run))
 
 
-def sweep_body(runs: Sequence[RunData], run_fmt: str = "png") -> str:
-    """Summary, sweep figures, then each run (figures as PNG: many runs, many figures)."""
+def sweep_body(runs: Sequence[RunData], run_fmt: str = "png", intro: str = "") -> str:
+    """Intro (plain text), summary, sweep figures, then each run (figures as PNG: many
+    runs, many figures)."""
     statuses = ", ".join(
         f"{sum(r.status == s for r in runs)} {s}" for s in dict.fromkeys(r.status for r in runs)
     )
-    parts = [f"<p>{len(runs)} runs: {escape(statuses)}.</p>", "<h2>Summary</h2>"]
+    parts = [f"<p>{escape(p.strip())}</p>" for p in intro.split("\n\n") if p.strip()]
+    parts += [f"<p>{len(runs)} runs: {escape(statuses)}.</p>", "<h2>Summary</h2>"]
     parts.append(summary_table(runs))
     figures = (_figure(make(), caption, "svg") for make, caption in sweep_figures(runs).values())
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")

@@ -4,12 +4,14 @@ report file, or as figure files.
     Run("runs/abc123")                  a run folder (rnnlab train)
     Run("abc1", store="results")        a run of a store, by id or a unique prefix
     Sweep("results/adding")             every run of a store
+    Sweep.of(runs, "title", intro="…")  runs held in memory (RunData.from_history)
     obj.save("report.html"); obj.save_figures("figures/"); obj.figures()
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,8 +68,17 @@ class Sweep:
     """A store's report: summary, phase diagram, decay against ρ, and every run."""
 
     def __init__(self, folder: PathLike) -> None:
-        self.folder = Path(folder)
         self.runs: list[RunData] = load_store(folder)
+        self.title = f"rnnlab report — {Path(folder).resolve().name}"
+        self.intro = ""
+
+    @classmethod
+    def of(cls, runs: Sequence[RunData], title: str, intro: str = "") -> Sweep:
+        """A report on `runs` from anywhere (e.g. RunData.from_history); `intro` is plain
+        text shown first (paragraphs separated by blank lines)."""
+        sweep = cls.__new__(cls)
+        sweep.runs, sweep.title, sweep.intro = list(runs), title, intro
+        return sweep
 
     def figures(self) -> dict[str, Figure]:
         """The sweep's figures, then each run's as '<run id>/<name>'."""
@@ -79,10 +90,10 @@ class Sweep:
 
     @cached_property
     def _body(self) -> str:
-        return html.sweep_body(self.runs)
+        return html.sweep_body(self.runs, intro=self.intro)
 
     def html(self) -> str:
-        return html.page(f"rnnlab report — {self.folder.resolve().name}", self._body)
+        return html.page(self.title, self._body)
 
     def _repr_html_(self) -> str:
         return html.fragment(self._body, sortable=True)

@@ -443,6 +443,18 @@ def test_callback_records_a_diagnosis_every_n_steps():
     json.dumps(probe.records, allow_nan=False)
 
 
+def test_spikes_in_a_clipped_run_are_evidence_not_the_verdict():
+    history = history_stats([1.0] * 8 + [50.0])
+    assert history.spikes == [8]
+    clipped = RunInfo(cell="lstm", clip_mode="norm", clip_threshold=1.0)
+    v = judge(run=clipped, history=history)
+    assert v.label == "healthy"
+    assert any("tamed by norm clipping" in e for e in v.evidence)
+    assert judge(run=RunInfo(cell="lstm"), history=history).label == "exploding"
+    nonfinite = history_stats([1.0] * 8 + [float("nan")])
+    assert judge(run=clipped, history=nonfinite).label == "exploding"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -2,8 +2,10 @@
 
 Rules (every number a field of Thresholds):
 - exploding if a gradient is non-finite, if the lag profile's ratio at the dependency length
-  is above `exploding`, or if a run's history has non-finite steps or spikes (a pre-clip
-  global norm above `spike` × the running median of the `spike_window` norms before it);
+  is above `exploding`, or if a run's history has non-finite steps, or spikes (a pre-clip
+  global norm above `spike` × the running median of the `spike_window` norms before it) in
+  a run that does not clip: clipping is the remedy for spikes, so in a clipped run they are
+  evidence, not the verdict;
 - else vanishing if that ratio is below `vanishing`;
 - else healthy.
 Exploding wins over vanishing: a run with both needs its spikes handled first; the evidence
@@ -218,7 +220,10 @@ def judge(
         evidence.append("the gradients of this snapshot are not finite")
     if history is not None:
         evidence.append(_history_line(history))
-        exploding = exploding or bool(history.spikes) or history.nonfinite_steps > 0
+        unclipped_spikes = bool(history.spikes) and run.clip_mode == "none"
+        exploding = exploding or unclipped_spikes or history.nonfinite_steps > 0
+        if history.spikes and not unclipped_spikes:
+            evidence.append(f"the spikes were tamed by {run.clip_mode} clipping")
     evidence.extend(notes)
     label = "exploding" if exploding else "vanishing" if vanishing else "healthy"
     median = history.median_norm if history is not None else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from rnnlab.experiments.config import build, validate
+from rnnlab.experiments.config import build, callbacks, validate
 from rnnlab.train.loop import fit
 
 
@@ -44,6 +44,7 @@ def run_one(config_json: str, run_dir: str, quiet: bool = True) -> str:
                 model,
                 task,
                 config.train,
+                callbacks=callbacks(config, model, task),
                 out=run_dir,
                 resume=True,
                 quiet=quiet,

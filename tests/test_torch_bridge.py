@@ -26,6 +26,16 @@ f64 = torch.float64
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These graphs are tiny: with a busy machine, waiting on torch's intra-op threads cost
+    more than the work (40 ms per backward pass); one thread runs them in microseconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def rel_err(a, b):
     return float(np.abs(np.asarray(a) - np.asarray(b)).max() / max(np.abs(b).max(), 1e-300))
 
@@ -62,7 +72,9 @@ def engine_loss_fn(kind, batch_first):
 # -- the twin runs PyTorch's equations -------------------------------------------------------
 
 
-def test_twin_equals_fused_module_outputs_states_and_parameter_gradients():
+def test_twin_equals_fused_module_outputs_and_gradients():
+    """Outputs, returned states, ∂L/∂x and ∂L/∂hx through the twin equal the fused module's,
+    and the pass's ‖∂L/∂θ‖ (W_hh, b_hh, W_hr formed once per layer) equals the fused one."""
     torch.manual_seed(0)
     configs = [
         (cls, kw)
@@ -75,18 +87,26 @@ def test_twin_equals_fused_module_outputs_states_and_parameter_gradients():
         m = cls(4, 5, num_layers=2, dtype=f64, **kw)
         D = 2 if m.bidirectional else 1
         S = kw.get("proj_size") or 5
-        for batched in (True, False):
+        for batched in (False, True):
             shape = ((3, 6, 4) if m.batch_first else (6, 3, 4)) if batched else (6, 4)
-            x = torch.randn(shape, dtype=f64)  # B = 3, T = 6
+            x = torch.randn(shape, dtype=f64, requires_grad=True)  # B = 3, T = 6
             h = torch.randn((2 * D, 3, S) if batched else (2 * D, S), dtype=f64)
-            hx = (h, torch.randn(h.shape[:-1] + (5,), dtype=f64)) if cls is nn.LSTM else h
+            h.requires_grad_()
+            c = torch.randn(h.shape[:-1] + (5,), dtype=f64, requires_grad=True)
+            hx = (h, c) if cls is nn.LSTM else h
+            leaves = [x, h, c] if cls is nn.LSTM else [x, h]
             for state in (None, hx):
 
-                def run(m=m, x=x, state=state):
+                def loss_fn(m, x, state=state):
                     out, hn = m(x, state)
                     parts = hn if isinstance(hn, tuple) else (hn,)
                     loss = (out**2).sum() + sum((p * p.cos()).sum() for p in parts)
-                    return [out, *parts, *torch.autograd.grad(loss, list(m.parameters()))]
+                    return loss, [out, *parts]
+
+                def run(loss_fn=loss_fn, m=m, x=x, state=state, leaves=leaves):
+                    loss, results = loss_fn(m, x)
+                    used = leaves if state is not None else [x]
+                    return results + list(torch.autograd.grad(loss, used))
 
                 fused = run()
                 with twinned({"m": m}):
@@ -95,6 +115,11 @@ def test_twin_equals_fused_module_outputs_states_and_parameter_gradients():
                     assert a.shape == b.shape
                     assert (a - b).abs().max().item() < 1e-12, (cls.__name__, kw, batched)
                 assert "forward" not in m.__dict__
+        # the last loss_fn (batched, with hx): its ‖∂L/∂θ‖ through the twin, fused
+        fused_grads = torch.autograd.grad(loss_fn(m, x)[0], list(m.parameters()))
+        norm = float(torch.stack([g.norm() for g in fused_grads]).norm())
+        got = rt.trace(m, x, lambda m, x, f=loss_fn: f(m, x)[0])[""].grad_norm
+        assert abs(got - norm) < 1e-12 * norm, (cls.__name__, kw)
 
 
 # -- exact against the numpy engine ----------------------------------------------------------
@@ -178,10 +203,15 @@ def test_lstm_projection_jacobian_equals_autograd():
     torch.manual_seed(4)
     H, P, B = 5, 3, 2
     m = nn.LSTM(4, H, proj_size=P, dtype=f64)
-    w = {"w_hh": m.weight_hh_l0, "b_hh": m.bias_hh_l0, "w_hr": m.weight_hr_l0}
     ax = F.linear(torch.randn(B, 4, dtype=f64), m.weight_ih_l0, m.bias_ih_l0)
     h, c = torch.randn(B, P, dtype=f64), torch.randn(B, H, dtype=f64)
-    cache = caches("lstm", ax, (h, c), lstm_step(ax, (h, c), w), w)
+
+    def step(ax, h, c):
+        ah = F.linear(h, m.weight_hh_l0, m.bias_hh_l0)
+        return ah, lstm_step(ax, ah, (h, c), m.weight_hr_l0)
+
+    ah, new = step(ax, h, c)
+    cache = caches("lstm", ax, ah, (h, c), new)
     J = lstm_projection_jacobian(
         tuple(a.numpy() for a in cache),
         m.weight_hh_l0.detach().numpy(),
@@ -190,7 +220,7 @@ def test_lstm_projection_jacobian_equals_autograd():
     for b in range(B):
 
         def one_step(s, b=b):
-            h2, c2 = lstm_step(ax[b : b + 1], (s[None, :P], s[None, P:]), w)
+            _, (h2, c2) = step(ax[b : b + 1], s[None, :P], s[None, P:])
             return torch.cat([h2[0], c2[0]])
 
         want = torch.autograd.functional.jacobian(one_step, torch.cat([h[b], c[b]]))

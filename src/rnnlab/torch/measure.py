@@ -17,7 +17,7 @@ top direction is followed from its own step t (the reverse one from position T +
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,8 @@ Tensor = Any
 
 @dataclass(frozen=True)
 class ModuleTrace:
-    """What one pass saw of one recurrent module (or a watched loop), as float64 arrays.
+    """What one pass saw of one recurrent module (or a watched loop), as numpy arrays in the
+    model's precision (float32 or float64).
 
     name: the module's path in the model ('' for the model itself, 'watch' for a loop).
     info: the architecture, for Diagnosis.model. kind: rnn, lstm or gru (None if unknown);
@@ -94,13 +95,15 @@ def trace(
         targets = [_targets(rec) for rec in recs.values()]
         flat = [t for group in targets for t in group]
         grads = torch.autograd.grad(loss, flat + params, retain_graph=True, allow_unused=True)
-        grad_norm = _norm(grads[len(flat) :])
-        out, start = {}, 0
+        param_grads = {id(p): g for p, g in zip(params, grads[len(flat) :], strict=True)}
+        passes, start = [], 0
         for rec, group in zip(recs.values(), targets, strict=True):
-            g = grads[start : start + len(group)]
+            passes.append(_Pass(rec, grads[start : start + len(group)], output_step))
             start += len(group)
-            out[rec.name] = _module_trace(rec, g, float(loss.detach()), grad_norm, output_step)
-    return out
+            _add_step_weight_grads(passes[-1], param_grads)
+        grad_norm = _norm(param_grads.values())
+        value = float(loss.detach())
+        return {p.rec.name: p.module_trace(value, grad_norm) for p in passes}
 
 
 def check_loss(loss: Any) -> Tensor:
@@ -132,67 +135,117 @@ def check_output_step(step: object, T: int) -> int:
 
 
 def as_numpy(t: Tensor) -> Array:
-    return t.detach().to("cpu").double().numpy()
+    """A tensor as a numpy array in its own precision (float32 or float64; half precision
+    becomes float32): copying to float64 would cost more than the diagnostics read off it."""
+    torch = import_torch()
+    t = t.detach().to("cpu")
+    return (t if t.dtype in (torch.float32, torch.float64) else t.float()).numpy()
 
 
 def _targets(rec: Recording) -> list[Tensor]:
-    """Every recorded state, then each call's output, then the last call's returned states."""
+    """Every recorded state, each recurrent product ah_t, each call's output, then the last
+    call's returned states."""
     states = [s for layer in rec.states for part in layer for s in part]
-    return states + [c.output for c in rec.calls] + list(rec.calls[-1].finals)
+    ahs = [a for layer in rec.ah for a in layer]
+    return states + ahs + [c.output for c in rec.calls] + list(rec.calls[-1].finals)
 
 
-def _norm(grads: Sequence[Tensor | None]) -> float:
+def _norm(grads: Iterable[Tensor | None]) -> float:
     return float(sum(float(g.double().square().sum()) for g in grads if g is not None) ** 0.5)
 
 
-def _module_trace(
-    rec: Recording, grads: Sequence[Tensor | None], loss: float, grad_norm: float, step: object
-) -> ModuleTrace:
-    torch = import_torch()
-    it = iter(grads)
-    deltas = [[[next(it) for _ in part] for part in layer] for layer in rec.states]
-    g_out = [next(it) for _ in rec.calls]
-    g_fin = [next(it) for _ in rec.calls[-1].finals]
-    t = check_output_step(step, rec.steps)
-    with torch.no_grad():
-        # one stack per layer and state part, then one copy to numpy: (T+1, B, S) each
-        states = [[torch.stack(part) for part in layer] for layer in rec.states]
-        delta = [
-            [stack_grads(gs, ss) for gs, ss in zip(dl, sl, strict=True)]
-            for dl, sl in zip(deltas, rec.states, strict=True)
-        ]
-    info, layers = _info(rec)
-    m, D = rec.module, rec.directions
-    names = ("h", "c")[: len(states[0])]
-    cache_list, weight_list = [], []
-    for i, parts in enumerate(states):
-        w = weights(m, i // D, i % D)
-        ax = torch.cat(rec.ax[i])  # (T, B, G·H), in the layer's own time order
-        arrays = [
-            as_numpy(a)
-            for a in caches(rec.kind, ax, [p[:-1] for p in parts], [p[1:] for p in parts], w)
-        ]
-        cache_list.append([tuple(a[k] for a in arrays) for k in range(rec.steps)])
-        weight_list.append(
-            {"W": as_numpy(w["w_hh"])}
-            | ({"W_hr": as_numpy(w["w_hr"])} if w["w_hr"] is not None else {})
+class _Pass:
+    """One module's share of the backward pass: its states, ∂L/∂states and ∂L/∂ah stacked
+    per layer, (T+1, B, S) and (T, B, G·H), its output gradients and the output step."""
+
+    def __init__(self, rec: Recording, grads: Sequence[Tensor | None], step: object) -> None:
+        torch = import_torch()
+        self.rec = rec
+        self.t = check_output_step(step, rec.steps)
+        it = iter(grads)
+        deltas = [[[next(it) for _ in part] for part in layer] for layer in rec.states]
+        dah = [[next(it) for _ in layer] for layer in rec.ah]
+        self.g_out = [next(it) for _ in rec.calls]
+        self.g_fin = [next(it) for _ in rec.calls[-1].finals]
+        with torch.no_grad():  # one stack per layer and state part, then one copy to numpy
+            self.states = [[torch.stack(part) for part in layer] for layer in rec.states]
+            self.deltas = [
+                [stack_grads(gs, ss) for gs, ss in zip(dl, sl, strict=True)]
+                for dl, sl in zip(deltas, rec.states, strict=True)
+            ]
+            self.dah = [stack_grads(g, a) for g, a in zip(dah, rec.ah, strict=True)]
+            ahs = [torch.stack(a) for a in rec.ah]
+            axs = [torch.cat(a) for a in rec.ax]  # (T, B, G·H), each layer's own order
+            self.caches = [
+                caches(rec.kind, ax, ah, [p[:-1] for p in parts], [p[1:] for p in parts])
+                for ax, ah, parts in zip(axs, ahs, self.states, strict=True)
+            ]
+
+    def module_trace(self, loss: float, grad_norm: float) -> ModuleTrace:
+        torch = import_torch()
+        rec = self.rec
+        m, D = rec.module, rec.directions
+        info, layers = _info(rec)
+        names = ("h", "c")[: len(self.states[0])]
+        cache_list, weight_list = [], []
+        for i, cache in enumerate(self.caches):
+            arrays = [as_numpy(a) for a in cache]
+            cache_list.append([tuple(a[k] for a in arrays) for k in range(rec.steps)])
+            w = weights(m, i // D, i % D)
+            weight_list.append(
+                {"W": as_numpy(w["w_hh"])}
+                | ({"W_hr": as_numpy(w["w_hr"])} if w["w_hr"] is not None else {})
+            )
+        with torch.no_grad():
+            states = {
+                n: as_numpy(torch.stack([layer[k] for layer in self.states]))
+                for k, n in enumerate(names)
+            }
+            deltas = {
+                n: as_numpy(torch.stack([layer[k] for layer in self.deltas]))
+                for k, n in enumerate(names)
+            }
+        return ModuleTrace(
+            name=rec.name,
+            info=info,
+            kind=rec.kind,
+            nonlinearity=info.get("nonlinearity"),
+            layers=layers,
+            hidden_size=m.hidden_size,
+            step=self.t,
+            states=states,
+            deltas=deltas,
+            lag=_lag(rec, self.t, self.g_out, self.g_fin),
+            loss=loss,
+            grad_norm=grad_norm,
+            caches=cache_list,
+            weights=weight_list,
         )
-    return ModuleTrace(
-        name=rec.name,
-        info=info,
-        kind=rec.kind,
-        nonlinearity=info.get("nonlinearity"),
-        layers=layers,
-        hidden_size=m.hidden_size,
-        step=t,
-        states={n: np.stack([as_numpy(layer[k]) for layer in states]) for k, n in enumerate(names)},
-        deltas={n: np.stack([as_numpy(layer[k]) for layer in delta]) for k, n in enumerate(names)},
-        lag=_lag(rec, t, g_out, g_fin),
-        loss=loss,
-        grad_norm=grad_norm,
-        caches=cache_list,
-        weights=weight_list,
-    )
+
+
+def _add_step_weight_grads(p: _Pass, param_grads: dict[int, Tensor | None]) -> None:
+    """The gradients of the weights the twin uses at every step, formed once per layer:
+    ∂L/∂W_hh = Σ_t ∂L/∂ah_tᵀ h_{t−1} and ∂L/∂b_hh = Σ_t ∂L/∂ah_t (ah_t = W_hh h_{t−1} + b_hh);
+    with a projection h_t = W_hr m_t, ∂L/∂W_hr = Σ_t ∂L/∂h_tᵀ m_t, m_t = o ⊙ tanh(c_t).
+    Each is added to what autograd found for the parameter's other uses, if any."""
+    torch = import_torch()
+    m, D = p.rec.module, p.rec.directions
+    with torch.no_grad():
+        for i, (dah, parts) in enumerate(zip(p.dah, p.states, strict=True)):
+            w = weights(m, i // D, i % D)
+            h_prev = parts[0][:-1]  # (T, B, S)
+            found = {"w_hh": torch.einsum("tbg,tbs->gs", dah, h_prev), "b_hh": dah.sum((0, 1))}
+            if w["w_hr"] is not None:
+                gates, _, tc = p.caches[i]
+                H = tc.shape[-1]
+                m_t = gates[..., 3 * H :] * tc  # o ⊙ tanh(c_t), (T, B, H)
+                found["w_hr"] = torch.einsum("tbp,tbh->ph", p.deltas[i][0][1:], m_t)
+            for name, g in found.items():
+                param = w[name]
+                if param is None or not param.requires_grad:
+                    continue
+                before = param_grads.get(id(param))
+                param_grads[id(param)] = g if before is None else before + g
 
 
 def stack_grads(grads: list[Tensor | None], like: list[Tensor]) -> Tensor:

@@ -1,7 +1,8 @@
 """PyTorch's recurrent cells, one step at a time, in torch ops: the equations the twin runs.
 
 They are PyTorch's own (the torch.nn.RNN / LSTM / GRU docs and aten/src/ATen/native/RNN.cpp),
-with the input projection ax_t = W_ih x_t + b_ih precomputed for every t:
+with the input projection ax_t = W_ih x_t + b_ih precomputed for every t and the recurrent
+product ah_t = W_hh h_{t−1} + b_hh computed by the caller:
 
     RNN   h_t = φ(ax_t + W_hh h_{t−1} + b_hh)                          φ = tanh or relu
     LSTM  [a_i, a_f, a_g, a_o] = ax_t + W_hh h_{t−1} + b_hh
@@ -27,33 +28,31 @@ Tensor = Any  # torch.Tensor; torch is imported lazily
 State = tuple[Tensor, ...]
 
 
-def rnn_step(ax: Tensor, state: State, w: dict[str, Tensor], nonlinearity: str) -> State:
+def rnn_step(ax: Tensor, ah: Tensor, state: State, nonlinearity: str) -> State:
     torch = import_torch()
-    (h_prev,) = state
-    a = ax + torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
+    a = ax + ah
     return (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a),)
 
 
-def lstm_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> State:
+def lstm_step(ax: Tensor, ah: Tensor, state: State, w_hr: Tensor | None = None) -> State:
     torch = import_torch()
-    h_prev, c_prev = state
-    gates = ax + torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
+    _, c_prev = state
+    gates = ax + ah
     a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
     i, f, g, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_o)
     c = f * c_prev + i * g
     h = o * torch.tanh(c)
-    if w.get("w_hr") is not None:
-        h = torch.nn.functional.linear(h, w["w_hr"])  # the projection, (B, H) -> (B, P)
+    if w_hr is not None:
+        h = torch.nn.functional.linear(h, w_hr)  # the projection, (B, H) -> (B, P)
     # the c carried to step t+1 is a node of its own, so ∂L/∂c_t is the partial derivative
     # for the state pair (h_t, c_t), as in the engine and its Jacobian: the path from c_t
     # into h_t belongs to step t
     return h, c.view_as(c)
 
 
-def gru_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> State:
+def gru_step(ax: Tensor, ah: Tensor, state: State) -> State:
     torch = import_torch()
     (h_prev,) = state
-    ah = torch.nn.functional.linear(h_prev, w["w_hh"], w["b_hh"])
     ax_r, ax_z, ax_n = ax.chunk(3, dim=-1)
     ah_r, ah_z, ah_n = ah.chunk(3, dim=-1)
     r = torch.sigmoid(ax_r + ah_r)
@@ -62,17 +61,20 @@ def gru_step(ax: Tensor, state: State, w: dict[str, Tensor]) -> State:
     return (n + z * (h_prev - n),)
 
 
-def step(kind: str, nonlinearity: str | None, ax: Tensor, state: State, w: dict) -> State:
-    """One step of cell `kind`: the new state (h_t,) or (h_t, c_t)."""
+def step(
+    kind: str, nonlinearity: str | None, ax: Tensor, ah: Tensor, state: State, w_hr: Any = None
+) -> State:
+    """One step of cell `kind` from ax = W_ih x_t + b_ih and ah = W_hh h_{t−1} + b_hh: the new
+    state (h_t,) or (h_t, c_t). w_hr: an LSTM's projection, if any."""
     if kind == "rnn":
-        return rnn_step(ax, state, w, nonlinearity or "tanh")
+        return rnn_step(ax, ah, state, nonlinearity or "tanh")
     if kind == "lstm":
-        return lstm_step(ax, state, w)
-    return gru_step(ax, state, w)
+        return lstm_step(ax, ah, state, w_hr)
+    return gru_step(ax, ah, state)
 
 
-def caches(kind: str, ax: Tensor, prev: Any, new: Any, w: dict) -> tuple[Tensor, ...]:
-    """The engine cells' caches of steps whose inputs ax, states before (prev) and after (new)
+def caches(kind: str, ax: Tensor, ah: Tensor, prev: Any, new: Any) -> tuple[Tensor, ...]:
+    """The engine cells' caches of steps whose ax, ah and states before (prev) and after (new)
     were recorded, any leading dims ((T, B, ·) for a whole sequence at once): RNN (h_t,),
     LSTM ([i f g o], c_{t−1}, tanh c_t), GRU (r, z, n, ah_n, h_{t−1}). No graph is kept."""
     torch = import_torch()
@@ -80,12 +82,11 @@ def caches(kind: str, ax: Tensor, prev: Any, new: Any, w: dict) -> tuple[Tensor,
         if kind == "rnn":
             return (new[0],)
         if kind == "lstm":
-            gates = ax + torch.nn.functional.linear(prev[0], w["w_hh"], w["b_hh"])
+            gates = ax + ah
             H = gates.shape[-1] // 4
             act = torch.sigmoid(gates)  # i, f, o; g is replaced next
             act[..., 2 * H : 3 * H] = torch.tanh(gates[..., 2 * H : 3 * H])
             return act, prev[1], torch.tanh(new[1])
-        ah = torch.nn.functional.linear(prev[0], w["w_hh"], w["b_hh"])
         ax_r, ax_z, ax_n = ax.chunk(3, dim=-1)
         ah_r, ah_z, ah_n = ah.chunk(3, dim=-1)
         r = torch.sigmoid(ax_r + ah_r)

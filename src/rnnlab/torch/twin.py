@@ -48,13 +48,15 @@ class Call:
 class Recording:
     """What the twin of one module saw in one pass. states[l][k] lists state part k (h, c)
     of layer l for steps 0..T in the layer's own time order; ax[l] its input projections
-    W_ih x_t + b_ih, detached, (T, B, G·H) per call, in the same order."""
+    W_ih x_t + b_ih, detached, (T, B, G·H) per call; ah[l] the recurrent products
+    W_hh h_{t−1} + b_hh, one per step, in the graph; both in the same order."""
 
     name: str
     module: Any
     kind: str
     states: list[list[list[Tensor]]] = field(default_factory=list)
     ax: list[list[Tensor]] = field(default_factory=list)
+    ah: list[list[Tensor]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
 
     @property
@@ -67,6 +69,7 @@ class Recording:
 
 
 KINDS = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
+STEP_WEIGHTS = ("w_hh", "b_hh", "w_hr")  # used at every step, their gradient formed afterwards
 
 
 def kind_of(module: Any) -> str | None:
@@ -187,18 +190,24 @@ def twin_forward(rec: Recording, input: Tensor, hx: Any = None) -> tuple[Tensor,
             idx = layer * D + d
             w = weights(module, layer, d)
             ax = F.linear(inputs, w["w_ih"], w["b_ih"])  # (T, B, G·H), one GEMM for all t
+            # the weights used at every step enter detached: autograd would otherwise form
+            # ∂L/∂W_hh step by step; measure.py forms it once, Σ_t ∂L/∂ah_tᵀ h_{t−1}
+            w_hh, b_hh, w_hr = (None if w[k] is None else w[k].detach() for k in STEP_WEIGHTS)
             state = tuple(p[idx] for p in parts)
             if not chained:
                 # a state with no graph behind it (zeros, a constant) gets one, so ∂L/∂h_0 exists
                 state = tuple(s if s.requires_grad else s.detach().requires_grad_() for s in state)
                 rec.states.append([[s] for s in state])
                 rec.ax.append([])
-            states = rec.states[idx]
+                rec.ah.append([])
+            states, ahs = rec.states[idx], rec.ah[idx]
             rec.ax[idx].append((ax if d == 0 else ax.flip(0)).detach())
             hs: list[Tensor] = [None] * T
             ax_t = ax.unbind(0)  # one view per step; ax[t] would backprop a full (T, B, G·H) each
             for t in range(T) if d == 0 else range(T - 1, -1, -1):
-                state = step(kind, nonlinearity, ax_t[t], state, w)
+                ah = F.linear(state[0], w_hh, b_hh)
+                state = step(kind, nonlinearity, ax_t[t], ah, state, w_hr)
+                ahs.append(ah)
                 for buf, s in zip(states, state, strict=True):
                     buf.append(s)
                 hs[t] = state[0]

@@ -254,10 +254,10 @@ class Watch:
                     prev = tuple(torch.zeros_like(p) for p in new)
                 else:
                     prev = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
-                w = {"w_hh": cell.weight_hh, "b_hh": cell.bias_hh}
                 with torch.no_grad():
                     ax = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
-                cache = caches(self.kind or "", ax, prev, new, w)
+                    ah = torch.nn.functional.linear(prev[0], cell.weight_hh, cell.bias_hh)
+                cache = caches(self.kind or "", ax, ah, prev, new)
                 # an unbatched cell call (D,) counts as a batch of one
                 return tuple(as_numpy(c if c.dim() == 2 else c[None]) for c in cache)
         return None

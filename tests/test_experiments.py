@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
-from rnnlab.experiments.config import build, validate
+from rnnlab.experiments.config import build, callbacks, validate
 from rnnlab.experiments.executors import LocalExecutor, RayExecutor
 from rnnlab.experiments.runner import run_one
 from rnnlab.experiments.store import Store
@@ -26,7 +26,8 @@ from rnnlab.experiments.sweep import canonical_json, load_sweep, run_sweep
 from rnnlab.train import fit
 
 # 12 tiny runs; with sgd at lr 100 every cell diverges within a few steps, so the store also
-# holds diverged runs and the NaN and inf of the steps where they diverged.
+# holds diverged runs and the NaN and inf of the steps where they diverged. Diagnostics
+# snapshots every 10 steps go into the store too.
 SWEEP = """
 [model]
 hidden_size = 4
@@ -42,6 +43,10 @@ batch_size = 8
 steps = 20
 eval_every = 10
 checkpoint_every = 5
+
+[diagnostics]
+every = 10
+probe_size = 8
 
 [sweep]
 "model.cell" = ["rnn", "lstm", "gru"]
@@ -105,6 +110,7 @@ def test_the_reference_store_holds_every_run_once(reference):
             losses = store.metrics(run.id)["loss"]
             if run.status == "done":
                 assert [s for s, _ in losses] == list(range(STEPS)) and run.steps_done == STEPS
+                assert [s for s, _ in store.diagnostics(run.id)] == [0, 10, 20]
             else:  # the non-finite step is recorded, and where it happened
                 assert run.diverged_at == run.steps_done == losses[-1][0] < STEPS
             assert store.metrics(run.id, "eval")["loss"][0][0] == 0
@@ -131,7 +137,14 @@ def test_run_one_resumes_from_the_checkpoint_in_its_folder(tmp_path):
     model, task = build(config)
     cut = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
-        fit(model, task, config.train, [crash_at_7], out=cut, run_config=config.model_dump())
+        fit(
+            model,
+            task,
+            config.train,
+            [*callbacks(config, model, task), crash_at_7],
+            out=cut,
+            run_config=config.model_dump(),
+        )
     history = json.loads((cut / "history.json").read_text())
     history["steps"][2]["loss"] = 123.0  # a mark: resuming keeps steps 0-4 from the folder
     (cut / "history.json").write_text(json.dumps(history))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -166,6 +167,19 @@ def test_snapshots_are_npz_without_pickle():
     arrays = unpack_arrays(blob)
     assert sorted(arrays) == ["flow/lag", "flow/norm", "ok", "remedies/0/name", "remedies/1/name"]
     assert arrays["remedies/1/name"] == "lstm" and arrays["ok"]
+    assert arrays["flow/norm"].dtype == np.float64 and arrays["flow/lag"].dtype.kind == "i"
+    time.sleep(1.1)  # zip members carry a time stamp; ours is fixed
+    assert (
+        pack_arrays(
+            {
+                "flow": {"lag": [1, 2, 3], "norm": [1.0, 0.5, 0.25]},
+                "notes": None,
+                "remedies": [{"name": "clip"}, {"name": "lstm"}],
+                "ok": True,
+            }
+        )
+        == blob
+    )
     with pytest.raises(ValueError, match="ragged"):
         pack_arrays({"bad": [[1, 2], [3]]})
 

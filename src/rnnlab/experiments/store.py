@@ -28,6 +28,7 @@ import os
 import sqlite3
 import time
 import tomllib
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,8 +148,15 @@ def pack_arrays(snapshot: dict[str, Any]) -> bytes:
             arrays[prefix] = array
 
     walk("", snapshot)
+    # np.savez stamps each member with the current time; a fixed stamp makes the same
+    # snapshot the same bytes, so stores compare bit for bit
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
     return buffer.getvalue()
 
 

@@ -118,4 +118,4 @@ def test_schedules_are_pure():
 def test_bad_arguments_name_the_argument(kwargs, word):
     with pytest.raises(ValueError, match=word) as e:
         make_schedule(**kwargs)
-    assert "allowed" in str(e.value) and "\n" not in str(e.value)
+    assert ": got " in str(e.value) and "; expected " in str(e.value) and "\n" not in str(e.value)

@@ -141,7 +141,7 @@ def _check_arrays(path: Path, group: str, arrays: Mapping[str, np.ndarray]) -> N
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray):
             raise CheckpointError(
-                f"{path}: {group}[{name!r}] is a {type(a).__name__}; allowed: a numpy array"
+                f"{path}: {group}[{name!r}] is a {type(a).__name__}; expected a numpy array"
             )
         if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
             raise CheckpointError(
@@ -170,12 +170,12 @@ def save_checkpoint(
     _check_arrays(path, "opt_state", opt_state)
     _check_arrays(path, "extra_arrays", extra_arrays or {})
     if not (isinstance(step, int | np.integer) and not isinstance(step, bool) and step >= 0):
-        raise CheckpointError(f"{path}: step given {step!r}; allowed: an integer >= 0")
+        raise CheckpointError(f"{path}: step: got {step!r}; expected an integer >= 0")
     if not isinstance(rng, np.random.Generator) or (
         type(rng.bit_generator).__name__ not in _BIT_GENERATORS
     ):
         raise CheckpointError(
-            f"{path}: rng given {rng!r}; allowed: an np.random.Generator over "
+            f"{path}: rng: got {rng!r}; expected an np.random.Generator over "
             f"{', '.join(_BIT_GENERATORS)}"
         )
     try:
@@ -186,7 +186,7 @@ def save_checkpoint(
     for key, value in extra.items():
         if key in _RESERVED or not isinstance(key, str) or not isinstance(value, str):
             raise CheckpointError(
-                f"{path}: extra_metadata[{key!r}] given {value!r}; allowed: str values "
+                f"{path}: extra_metadata[{key!r}]: got {value!r}; expected str values "
                 f"under keys other than {', '.join(_RESERVED)}"
             )
     tensors = {f"params/{k}": v for k, v in params.items()}
@@ -240,7 +240,7 @@ def _read_header(path: Path, blob: bytes) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(f"{path}: not an rnnlab checkpoint (no format={FORMAT!r} header)")
     if meta.get("version") != VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint version {meta.get('version')!r}; allowed: {VERSION!r}"
+            f"{path}: checkpoint version {meta.get('version')!r}; expected {VERSION!r}"
         )
     try:
         needed = max(
@@ -286,7 +286,7 @@ def load_checkpoint(
         group, _, key = name.partition("/")
         if group not in groups or not key:
             raise CheckpointError(
-                f"{path}: unexpected tensor {name!r}; allowed: params/<name>, opt/<key> "
+                f"{path}: unexpected tensor {name!r}; expected params/<name>, opt/<key> "
                 "and extra/<key>"
             )
         groups[group][key] = tensors[name]
@@ -394,7 +394,7 @@ class CheckpointDir:
         extra_arrays: Mapping[str, np.ndarray] | None = None,
     ) -> Path:
         if not math.isfinite(metric):
-            raise CheckpointError(f"{self.best_path}: metric given {metric!r}; allowed: finite")
+            raise CheckpointError(f"{self.best_path}: metric: got {metric!r}; expected finite")
         Path(self.root).mkdir(parents=True, exist_ok=True)
         extra = {**(extra_metadata or {}), "metric": repr(float(metric))}
         return save_checkpoint(

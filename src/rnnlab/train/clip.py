@@ -65,7 +65,7 @@ def clip(
     read-only, as every function here does.
     """
     if mode not in CLIP_MODES:
-        raise ValueError(f"mode: given {mode!r}; allowed: {', '.join(CLIP_MODES)}")
+        raise ValueError(f"mode: got {mode!r}; expected {', '.join(CLIP_MODES)}")
     if mode != "none" and not (
         isinstance(threshold, numbers.Real)
         and not isinstance(threshold, bool)
@@ -73,7 +73,7 @@ def clip(
         and threshold > 0
     ):
         raise ValueError(
-            f"threshold: given {threshold!r}; allowed: a finite number > 0 for mode {mode!r}"
+            f"threshold: got {threshold!r}; expected a finite number > 0 for mode {mode!r}"
         )
     norm = global_norm(grads)
     # threshold is None only for mode "none" (checked above); the test narrows its type

@@ -75,23 +75,23 @@ def _check(
 ) -> float:
     """Validate one update's inputs; return lr as a Python float (keeps float32 float32)."""
     if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"lr: given {lr!r}; allowed: a finite number >= 0")
+        raise ValueError(f"lr: got {lr!r}; expected a finite number >= 0")
     if set(grads) != set(params):
         raise ValueError(
-            f"grads: given keys {sorted(grads)}; allowed: the params keys {sorted(params)}"
+            f"grads: got keys {sorted(grads)}; expected the params keys {sorted(params)}"
         )
     expected = {"step"} | {f"{s}/{n}" for s in slots for n in params}
     if set(state) != expected:
         raise ValueError(
-            f"state: given keys {sorted(state)}; allowed: {sorted(expected)} "
+            f"state: got keys {sorted(state)}; expected {sorted(expected)} "
             "(state from this optimiser's init)"
         )
     for name, p in params.items():
         g = grads[name]
         if g.shape != p.shape or g.dtype != p.dtype:
             raise ValueError(
-                f"grads[{name!r}]: given {g.dtype}{list(g.shape)}; "
-                f"allowed: {p.dtype}{list(p.shape)} like params[{name!r}]"
+                f"grads[{name!r}]: got {g.dtype}{list(g.shape)}; "
+                f"expected {p.dtype}{list(p.shape)} like params[{name!r}]"
             )
     return float(lr)
 
@@ -335,7 +335,7 @@ def make_optimizer(name: str, **hyper: Any) -> SGD | Adagrad | RMSprop | Adam:
     Numbers are stored as Python floats so that float32 params stay float32.
     """
     if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer: given {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"optimizer: got {name!r}; expected {', '.join(OPTIMIZERS)}")
     cls = OPTIMIZERS[name]
     if name == "adamw":
         hyper = {"decoupled_weight_decay": True, "weight_decay": 0.01, **hyper}
@@ -344,22 +344,22 @@ def make_optimizer(name: str, **hyper: Any) -> SGD | Adagrad | RMSprop | Adam:
     for key, value in hyper.items():
         if key not in names:
             raise ValueError(
-                f"{key}: not a hyperparameter of optimizer {name!r}; allowed: {', '.join(names)}"
+                f"{key}: not a hyperparameter of optimizer {name!r}; expected {', '.join(names)}"
             )
         if key in _RANGES:
             allowed, ok = _RANGES[key]
             is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
             if not (is_number and math.isfinite(value) and ok(float(value))):
-                raise ValueError(f"{key}: given {value!r}; allowed: {allowed}")
+                raise ValueError(f"{key}: got {value!r}; expected {allowed}")
             clean[key] = float(value)
         elif isinstance(value, bool | np.bool_):
             clean[key] = bool(value)
         else:
-            raise ValueError(f"{key}: given {value!r}; allowed: true or false")
+            raise ValueError(f"{key}: got {value!r}; expected true or false")
     opt = cls(**clean)
     if isinstance(opt, SGD) and opt.nesterov and (opt.momentum <= 0 or opt.dampening != 0):
         raise ValueError(
-            f"nesterov: given True with momentum={opt.momentum}, dampening={opt.dampening}; "
-            "allowed: only with momentum > 0 and dampening = 0"
+            f"nesterov: got True with momentum={opt.momentum}, dampening={opt.dampening}; "
+            "expected only with momentum > 0 and dampening = 0"
         )
     return opt

@@ -99,14 +99,14 @@ SCHEDULES = ("constant", "step", "cosine")
 def _number(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> None:
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not (is_number and math.isfinite(value) and ok(float(value))):
-        raise ValueError(f"{name}: given {value!r}; allowed: {allowed}")
+        raise ValueError(f"{name}: got {value!r}; expected {allowed}")
 
 
 def _count(name: str, value: Any, low: int) -> None:
     if not (
         isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= low
     ):
-        raise ValueError(f"{name}: given {value!r}; allowed: an integer >= {low}")
+        raise ValueError(f"{name}: got {value!r}; expected an integer >= {low}")
 
 
 def make_schedule(
@@ -126,7 +126,7 @@ def make_schedule(
     the warm-up, so that the cosine reaches min_lr at `total_steps` either way.
     """
     if name not in SCHEDULES:
-        raise ValueError(f"schedule: given {name!r}; allowed: {', '.join(SCHEDULES)}")
+        raise ValueError(f"schedule: got {name!r}; expected {', '.join(SCHEDULES)}")
     _number("lr", lr, "a finite number > 0", lambda v: v > 0)
     _count("warmup_steps", warmup_steps, 0)
     inner: Schedule

@@ -175,6 +175,19 @@ def test_deltas_lag_profiles_and_diagnosis_equal_the_engine(kind, layers, batch_
             assert abs(d.grad_norm - float(torch.stack([g.norm() for g in fused]).norm())) < 1e-12
 
 
+def test_a_recurrent_weight_used_outside_the_module_still_counts_in_the_grad_norm():
+    torch.manual_seed(13)
+    model = Head(nn.LSTM(3, 4, dtype=f64), 2)
+    x = torch.randn(6, 2, 3, dtype=f64)
+
+    def loss_fn(m, x):  # a penalty on W_hh: the twin forms its step gradient apart
+        return m(x).square().sum() + 0.1 * m.rnn.weight_hh_l0.square().sum()
+
+    fused = torch.autograd.grad(loss_fn(model, x), list(model.parameters()))
+    want = float(torch.stack([g.norm() for g in fused]).norm())
+    assert abs(rt.trace(model, x, loss_fn)["rnn"].grad_norm - want) < 1e-12 * want
+
+
 def test_bidirectional_directions_are_layers_each_in_its_own_time():
     """The reverse direction of a bidirectional module equals a one-way module with its
     weights run on the flipped sequence; its output step t is position T + 1 − t."""
@@ -234,31 +247,35 @@ def test_lstm_projection_jacobian_equals_autograd():
 # -- watch() on a cell loop equals gradient_flow on the module ------------------------------
 
 
-def test_watch_on_an_lstmcell_loop_equals_gradient_flow_on_the_lstm():
+@pytest.mark.parametrize(
+    "module, cell", [(nn.LSTM, nn.LSTMCell), (nn.GRU, nn.GRUCell), (nn.RNN, nn.RNNCell)]
+)
+def test_watch_on_a_cell_loop_equals_gradient_flow_on_the_module(module, cell):
     torch.manual_seed(5)
     T, B, D, H, K, L = 9, 4, 3, 5, 2, 2
-    model = Head(nn.LSTM(D, H, num_layers=L, dtype=f64), K)
-    cells = [nn.LSTMCell(D if layer == 0 else H, H, dtype=f64) for layer in range(L)]
+    model = Head(module(D, H, num_layers=L, dtype=f64), K)
+    cells = [cell(D if layer == 0 else H, H, dtype=f64) for layer in range(L)]
     with torch.no_grad():
-        for layer, cell in enumerate(cells):
+        for layer, c in enumerate(cells):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(cell, name).copy_(getattr(model.rnn, f"{name}_l{layer}"))
+                getattr(c, name).copy_(getattr(model.rnn, f"{name}_l{layer}"))
     x, y = torch.randn(T, B, D, dtype=f64), torch.randn(T, B, K, dtype=f64)
+    zero = torch.zeros(B, H, dtype=f64)
     for t in (None, 4):
         want = rt.gradient_flow(model, x, lambda m, x: ((m(x) - y) ** 2).mean(), output_step=t)
         with rt.watch(cells=cells) as w:
-            zero = torch.zeros(B, H, dtype=f64)
-            state = [w.step((zero, zero), layer=layer) for layer in range(L)]
+            first = (zero, zero) if cell is nn.LSTMCell else zero
+            state = [w.step(first, layer=layer) for layer in range(L)]
             outputs = []
             for k in range(T):
                 inp = x[k]
                 for layer in range(L):
                     state[layer] = w.step(cells[layer](inp, state[layer]), layer=layer)
-                    inp = state[layer][0]
+                    inp = state[layer][0] if cell is nn.LSTMCell else state[layer]
                 outputs.append(model.readout(inp))
             loss = ((torch.stack(outputs) - y) ** 2).mean()
             got = w.diagnose(loss, output_step=t)
-        for name in ("h", "c"):
+        for name in want.flow.delta_norm:
             assert rel_err(got.flow.delta_norm[name], want.flow.delta_norm[name]) < 1e-10
         assert rel_err(got.flow.lag.norms, want.flow.lag.norms) < 1e-10
         for a, b in zip(got.jacobians, want.jacobians, strict=True):
@@ -266,6 +283,8 @@ def test_watch_on_an_lstmcell_loop_equals_gradient_flow_on_the_lstm():
         assert [s.sigma_max for s in got.spectra] == pytest.approx(
             [s.sigma_max for s in want.spectra]
         )
+        for a, b in zip(got.activations, want.activations, strict=True):
+            assert abs(a.mean_dphi - b.mean_dphi) < 1e-12
         assert got.label == want.label and abs(got.grad_norm - want.grad_norm) < 1e-12
         loss.backward()  # the graph is still the user's to train with
     assert not cells[0]._forward_hooks  # the hooks went with the block

@@ -114,7 +114,7 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     if g1 is None:
         four = (
             f"Here: σ_max of the stacked W {_g(s0.get('sigma_max'))} → "
-            f"{_g(s1.get('sigma_max'))}; no such bound holds for a {cell.upper()}: its carry "
+            f"{_g(s1.get('sigma_max'))}; no such bound holds for {_article(cell)}: its carry "
             "is multiplied by gates, not by W."
         )
     else:
@@ -125,6 +125,10 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
             f"γ·σ_max = {_g(gamma_sigma(first))} → {g1:.3g} ({verdict})."
         )
     return [one, two, three, four, _remedies(run, first, last)]
+
+
+def _article(cell: str) -> str:
+    return "an LSTM" if cell == "lstm" else f"a {cell.upper()}"
 
 
 def _pct(value: Any) -> str:

@@ -314,25 +314,40 @@ def test_sigkill_at_several_points_then_rerun_equals_the_uninterrupted_sweep(
         assert max(r.attempts for r in store.runs()) >= 2
 
 
-def test_a_worker_that_dies_fails_its_run_and_the_pool_is_replaced(tmp_path, reference):
+def test_a_worker_that_dies_fails_its_run_only(tmp_path, reference):
     with Store(reference) as store:
         run = store.runs(status=["done"])[0]
     config = json.dumps(run.config)
-    executor = LocalExecutor(1)
+    slow = json.dumps(run.config | {"train": run.config["train"] | {"steps": 100_000}})
+    executor = LocalExecutor(2)
     try:
-        slow = run.config | {"train": run.config["train"] | {"steps": 100_000}}
-        executor.submit("slow", json.dumps(slow), str(tmp_path / "a"))
+        executor.submit("slow", slow, str(tmp_path / "a"))
+        executor.submit(run.id, config, str(tmp_path / "b"))
         while not (tmp_path / "a" / "last.safetensors").exists():
             time.sleep(0.01)
-        (pid,) = executor._pool._processes  # the one worker, running "slow"
-        os.kill(pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
-        run_id, result = executor.next_result()
-        assert run_id == "slow" and json.loads(result) == {
+        (victim,) = [w for w, run_id in executor._busy.items() if run_id == "slow"]
+        os.kill(victim.process.pid, signal.SIGKILL)  # as the out-of-memory killer would
+        results = dict(executor.next_result() for _ in range(2))
+        assert json.loads(results["slow"]) == {
             "status": "failed",
-            "error": "worker process died (killed or out of memory)",
+            "error": "worker process died (exit code -9; killed or out of memory)",
         }
-        executor.submit(run.id, config, str(tmp_path / "b"))
-        run_id, result = executor.next_result()
-        assert run_id == run.id and json.loads(result)["final"] == run.final
+        assert json.loads(results[run.id])["final"] == run.final  # its neighbour finished
+        executor.submit(run.id, config, str(tmp_path / "c"))  # and the pool goes on
+        assert json.loads(executor.next_result()[1])["final"] == run.final
     finally:
         executor.close()
+
+
+def test_closing_the_pool_stops_running_runs_at_once(tmp_path, reference):
+    with Store(reference) as store:
+        run = store.runs(status=["done"])[0]
+    slow = json.dumps(run.config | {"train": run.config["train"] | {"steps": 100_000}})
+    executor = LocalExecutor(2)
+    executor.submit("slow", slow, str(tmp_path / "a"))
+    while not (tmp_path / "a" / "last.safetensors").exists():
+        time.sleep(0.01)
+    workers = [w.process for w in executor._busy]
+    start = time.monotonic()
+    executor.close()  # what Ctrl-C in the driver leads to
+    assert time.monotonic() - start < 5 and not any(p.is_alive() for p in workers)

@@ -62,6 +62,7 @@ def ls(
     """List the runs in the store at DIR [results]: status, varying config, final metrics."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     with Store(folder) as store:
         runs = select(store.runs(status=statuses), where)
@@ -79,7 +80,7 @@ def ls(
         table.add_column("error", overflow="fold")
     for run in shown:
         config = flatten(run.config)
-        row = [run.id, f"[{STYLE.get(run.status, '')}]{run.status}"]
+        row: list[str | Text] = [run.id, Text(run.status, style=STYLE.get(run.status, ""))]
         row += [cell(config.get(k)) for k in fields]
         row += [cell(run.steps_done)] + [cell(run.final.get(k)) for k in metrics]
         if table.columns[-1].header == "error":

@@ -13,10 +13,12 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from rnnlab.experiments.runner import one_line, run_one
@@ -60,54 +62,82 @@ class InlineExecutor:
         self._jobs.clear()
 
 
-def _watch_parent(parent: int) -> None:
-    """In a pool worker: exit as soon as the driver is gone (even killed with SIGKILL), so no
-    orphan keeps writing checkpoints into a run folder that a rerun of the sweep resumes."""
+def _worker(conn: Connection, parent: int) -> None:
+    """A pool worker's loop: a job (JSON bytes) in, run_one's result (JSON bytes) out, until
+    the driver closes the pipe. Only bytes cross the pipe: nothing is pickled."""
 
     def watch() -> None:
+        # exit as soon as the driver is gone (even killed with SIGKILL), so no orphan keeps
+        # writing checkpoints into a run folder that a rerun of the sweep resumes
         while os.getppid() == parent:
             time.sleep(0.2)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    # Ctrl-C is the driver's to handle: it stops the workers, and no run is recorded failed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            job = json.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        conn.send_bytes(run_one(job["config"], job["run_dir"]).encode())
+
+
+@dataclass(eq=False)
+class _Process:
+    process: BaseProcess
+    conn: Connection
 
 
 class LocalExecutor:
-    """A pool of `workers` processes on this machine (spawned: no state forked from here)."""
+    """A pool of `workers` processes on this machine, spawned (no state forked from here) as
+    runs need them and reused. A worker that dies fails only the run it was running."""
 
     def __init__(self, workers: int) -> None:
         self.slots = workers
-        self._pool = self._new_pool()
-        self._futures: dict[Future[str], tuple[str, ProcessPoolExecutor]] = {}
+        self._context = multiprocessing.get_context("spawn")
+        self._idle: list[_Process] = []
+        self._busy: dict[_Process, str] = {}  # worker -> the id of the run it runs
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.slots,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_watch_parent,
-            initargs=(os.getpid(),),
-        )
+    def _spawn(self) -> _Process:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_worker, args=(theirs, os.getpid()), daemon=True)
+        process.start()
+        theirs.close()  # the worker holds its end; ours then reads EOF if the worker dies
+        return _Process(process, ours)
 
     def submit(self, run_id: str, config_json: str, run_dir: str) -> None:
-        future = self._pool.submit(run_one, config_json, run_dir)
-        self._futures[future] = (run_id, self._pool)
+        worker = self._idle.pop() if self._idle else self._spawn()
+        worker.conn.send_bytes(json.dumps({"config": config_json, "run_dir": run_dir}).encode())
+        self._busy[worker] = run_id
 
     def next_result(self) -> tuple[str, str]:
-        done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
-        future = next(iter(done))
-        run_id, pool = self._futures.pop(future)
+        handles: dict[Any, _Process] = {w.conn: w for w in self._busy}
+        handles |= {w.process.sentinel: w for w in self._busy}
+        worker = handles[wait(list(handles))[0]]
+        run_id = self._busy.pop(worker)
         try:
-            return run_id, future.result()
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): every run then in flight is lost with
-            # it. They are recorded failed, for --retry-failed; later runs get a fresh pool.
-            if pool is self._pool:
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            return run_id, _failed("worker process died (killed or out of memory)")
+            result = worker.conn.recv_bytes().decode()
+        except (EOFError, OSError):  # killed (by the kernel's out-of-memory killer, say)
+            worker.process.join()
+            worker.conn.close()
+            code = worker.process.exitcode
+            return run_id, _failed(
+                f"worker process died (exit code {code}; killed or out of memory)"
+            )
+        self._idle.append(worker)
+        return run_id, result
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop every worker; runs still running are cut short, to resume next time."""
+        for worker in self._busy:
+            worker.process.kill()
+        for worker in [*self._idle, *self._busy]:
+            worker.conn.close()  # an idle worker reads EOF and returns
+            worker.process.join()
+        self._idle.clear()
+        self._busy.clear()
 
 
 class RayExecutor:

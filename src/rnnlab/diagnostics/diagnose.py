@@ -15,6 +15,7 @@ from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianProducts, jacobian_products
 from rnnlab.diagnostics.spectra import BlockSpectrum, weight_spectra
 from rnnlab.diagnostics.verdict import RunInfo, Thresholds, Verdict, history_stats, judge
+from rnnlab.engine.blas import one_blas_thread
 from rnnlab.engine.model import SequenceModel, State
 
 Array = np.ndarray
@@ -70,6 +71,7 @@ class Diagnosis:
         return diagnosis_html(self)
 
 
+@one_blas_thread
 def diagnose(
     model: SequenceModel,
     X: Array,

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rnnlab.engine import checks
+from rnnlab.engine.blas import one_blas_thread
 from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
 from rnnlab.engine.init import init_params
 from rnnlab.engine.losses import LOSS_FNS
@@ -148,6 +149,7 @@ class SequenceModel:
             inputs = trace.h[1:]  # (T, B, H)
         return traces
 
+    @one_blas_thread
     def forward(self, X: Array, h0: State | None = None) -> tuple[Array, State]:
         """X (T, B, D) or ids (T, B) -> outputs o (T, B, K) and the final state."""
         traces = self._unroll(X, h0)
@@ -169,6 +171,7 @@ class SequenceModel:
         L, do = LOSS_FNS[loss](o, Y, mask)
         return traces, o, L, do
 
+    @one_blas_thread
     def loss(
         self,
         X: Array,
@@ -180,6 +183,7 @@ class SequenceModel:
         """The loss alone, L = Σ_t Σ_b mask·L_tb / B, with no backward pass."""
         return self._forward_loss(X, Y, loss, mask, h0)[2]
 
+    @one_blas_thread
     def loss_and_grads(
         self,
         X: Array,

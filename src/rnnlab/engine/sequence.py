@@ -9,10 +9,7 @@ and delta[t] is δ_t = ∂L/∂h_t for t = 0..T; delta[0] is ∂L/∂h_0.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
 
 import numpy as np
 
@@ -49,19 +46,6 @@ class LayerTrace:
         return self.deltas[0]
 
 
-@cache
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def one_blas_thread() -> AbstractContextManager[Any]:
-    """The recurrence's products are small (B × H by H × G): BLAS threads cost more to wake
-    than they save, and on a busy machine they spin, up to 9× slower (BENCHMARKS.md)."""
-    return _blas().limit(limits=1, user_api="blas")
-
-
 def unroll(cell: Cell, p: Params, ax: Array, state0: tuple[Array, ...]) -> LayerTrace:
     """Run one layer over time. ax (T, B, G) = U x_t + b for every t; state0 each (B, H)."""
     T = ax.shape[0]
@@ -70,12 +54,11 @@ def unroll(cell: Cell, p: Params, ax: Array, state0: tuple[Array, ...]) -> Layer
         buf[0] = s
     caches = []
     state = state0
-    with one_blas_thread():
-        for t in range(T):
-            state, cache = cell.step(ax[t], state, p)
-            for buf, s in zip(states, state, strict=True):
-                buf[t + 1] = s
-            caches.append(cache)
+    for t in range(T):
+        state, cache = cell.step(ax[t], state, p)
+        for buf, s in zip(states, state, strict=True):
+            buf[t + 1] = s
+        caches.append(cache)
     return LayerTrace(states=states, caches=caches)
 
 
@@ -94,15 +77,14 @@ def bptt(cell: Cell, p: Params, trace: LayerTrace, dh_above: Array) -> tuple[Arr
         np.empty_like(dax) if isinstance(cell, GRUCell) else dax
     )  # only GRU's reset gate splits them
     dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in trace.states)
-    with one_blas_thread():
-        for t in reversed(range(T)):
-            dstate = (dstate[0] + dh_above[t],) + dstate[1:]
-            for buf, d in zip(deltas, dstate, strict=True):
-                buf[t + 1] = d
-            dax_t, dah_t, dstate = cell.step_backward(dstate, trace.caches[t], p)
-            dax[t] = dax_t
-            if dah is not dax:
-                dah[t] = dah_t
+    for t in reversed(range(T)):
+        dstate = (dstate[0] + dh_above[t],) + dstate[1:]
+        for buf, d in zip(deltas, dstate, strict=True):
+            buf[t + 1] = d
+        dax_t, dah_t, dstate = cell.step_backward(dstate, trace.caches[t], p)
+        dax[t] = dax_t
+        if dah is not dax:
+            dah[t] = dah_t
     for buf, d in zip(deltas, dstate, strict=True):
         buf[0] = d
     trace.deltas, trace.dax, trace.dah = deltas, dax, dah

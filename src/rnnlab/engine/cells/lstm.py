@@ -15,13 +15,25 @@ b is PyTorch's b_ih + b_hh. The step Jacobian is 2H × 2H over the state (h, c):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
-from rnnlab.engine.activations import sigmoid
-
 Array = np.ndarray
 Params = dict[str, Array]
+
+
+@cache
+def _gate_affine(H: int, dtype: np.dtype) -> tuple[Array, Array, Array]:
+    """Over the 4H gate columns: (scale, offset) with σ(a) = ½·tanh(a/2) + ½ for i, f, o and
+    tanh(a) for g, so one tanh over all four blocks serves every gate; and b, 1 on the g
+    block and 0 elsewhere, so that every gate's derivative is (1 − y)(y + b)."""
+    scale = np.full(4 * H, 0.5, dtype=dtype)
+    scale[2 * H : 3 * H] = 1.0
+    offset, b = 1 - scale, 2 * scale - 1
+    for a in (scale, offset, b):
+        a.flags.writeable = False
+    return scale, offset, b
 
 
 @dataclass(frozen=True)
@@ -34,11 +46,13 @@ class LSTMCell:
     ) -> tuple[tuple[Array, Array], tuple]:
         h_prev, c_prev = state
         H = h_prev.shape[1]
+        scale, offset, _ = _gate_affine(H, ax.dtype)
         gates = h_prev @ p["W"].T  # (B, 4H)
         gates += ax
-        sigmoid(gates[:, : 2 * H], out=gates[:, : 2 * H])  # i, f
-        np.tanh(gates[:, 2 * H : 3 * H], out=gates[:, 2 * H : 3 * H])  # g
-        sigmoid(gates[:, 3 * H :], out=gates[:, 3 * H :])  # o
+        gates *= scale
+        np.tanh(gates, out=gates)
+        gates *= scale
+        gates += offset  # now [i, f, g, o] = [σ(a_i), σ(a_f), tanh(a_g), σ(a_o)]
         i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         c = f * c_prev
         c += i * g
@@ -55,10 +69,12 @@ class LSTMCell:
         i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         dc = dc + dh * o * (1 - tc * tc)  # backprop into c_t through h_t = o tanh(c_t)
         da = np.empty_like(gates)
-        np.multiply(dc * g, i * (1 - i), out=da[:, :H])  # into a_i
-        np.multiply(dc * c_prev, f * (1 - f), out=da[:, H : 2 * H])  # into a_f
-        np.multiply(dc * i, 1 - g * g, out=da[:, 2 * H : 3 * H])  # into a_g
-        np.multiply(dh * tc, o * (1 - o), out=da[:, 3 * H :])  # into a_o
+        np.multiply(dc, g, out=da[:, :H])  # into i
+        np.multiply(dc, c_prev, out=da[:, H : 2 * H])  # into f
+        np.multiply(dc, i, out=da[:, 2 * H : 3 * H])  # into g
+        np.multiply(dh, tc, out=da[:, 3 * H :])  # into o
+        _, _, b = _gate_affine(H, gates.dtype)
+        da *= (1 - gates) * (gates + b)  # into a: σ' = y(1 − y), tanh' = (1 − y)(1 + y)
         dc_prev = dc * f  # into c_{t−1} through the forget gate
         dh_prev = da @ p["W"]  # into h_{t−1} through W
         return da, da, (dh_prev, dc_prev)

@@ -44,7 +44,8 @@ STYLE = """
 .rnnlab-report dl.story dt { font-weight: bold; margin-top: 0.5em; }
 .rnnlab-report dl.story dd { margin-left: 1.2em; } .rnnlab-report .measured { color: #0b4f8a; }
 .rnnlab-report table { border-collapse: collapse; font-size: 0.85em; }
-.rnnlab-report th, .rnnlab-report td { border: 1px solid #ccc; padding: 2px 6px; }
+.rnnlab-report th, .rnnlab-report td { border: 1px solid #ccc; padding: 2px 6px;
+  white-space: nowrap; }
 .rnnlab-report td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .rnnlab-report table.sortable th { cursor: pointer; background: #eee; }
 .rnnlab-report .muted { color: #777; } .rnnlab-report code { font-size: 0.95em; }

@@ -20,71 +20,20 @@ import os
 import platform
 import statistics
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnlab.diagnostics import history_stats
-from rnnlab.experiments import runner
-from rnnlab.experiments.config import callbacks, validate
+from rnnlab.experiments.config import validate
+from rnnlab.experiments.executors import make_executor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
 from rnnlab.report.data import RunData, gamma_sigma, load_store, w_block
-from rnnlab.train.loop import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "examples" / "reproduce"
-
-
-def _fit_recording(model: Any, task: Any, train: Any, *args: Any, **kwargs: Any) -> Any:
-    """fit with the [diagnostics] callbacks of the run config. runner.run_one does not pass
-    them (yet), so sweeps record no diagnostics; a reproduction needs the lag profiles."""
-    if args or "callbacks" in kwargs:  # the runner passes them itself: nothing to add
-        return fit(model, task, train, *args, **kwargs)
-    config = validate(kwargs["run_config"])
-    history = fit(model, task, train, callbacks(config, model, task), **kwargs)
-    history.diagnostics = [_nan_for_none(r) for r in history.diagnostics]
-    return history
-
-
-def _nan_for_none(value: Any) -> Any:
-    """None (a non-finite number in a JSON record) as NaN inside lists of numbers: the
-    store packs a list as one array and refuses [1.0, None], failing the whole run."""
-    if isinstance(value, dict):
-        return {k: _nan_for_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        if all(v is None or isinstance(v, int | float) for v in value) and None in value:
-            return [math.nan if v is None else v for v in value]
-        return [_nan_for_none(v) for v in value]
-    return value
-
-
-def _run_recording(config_json: str, run_dir: str) -> str:
-    runner.fit = _fit_recording  # in this worker process only
-    return runner.run_one(config_json, run_dir)
-
-
-class RecordingExecutor:
-    """A local process pool (as `rnnlab sweep`) whose runs record their diagnostics."""
-
-    def __init__(self, workers: int) -> None:
-        self.slots = workers
-        self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-        self._futures: dict[Future[str], str] = {}
-
-    def submit(self, run_id: str, config_json: str, run_dir: str) -> None:
-        self._futures[self._pool.submit(_run_recording, config_json, run_dir)] = run_id
-
-    def next_result(self) -> tuple[str, str]:
-        done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
-        future = next(iter(done))
-        return self._futures.pop(future), future.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_study(sweep: Path, folder: Path, workers: int) -> tuple[float, int]:
@@ -93,7 +42,7 @@ def run_study(sweep: Path, folder: Path, workers: int) -> tuple[float, int]:
     grid = load_sweep(sweep)
     name = sweep.stem
     start = time.perf_counter()
-    pool = RecordingExecutor(workers)
+    pool = make_executor("local", workers)
     try:
         with Store(folder, write=True) as store:
 

@@ -332,6 +332,18 @@ def test_cli_report_run_and_id_with_figures(run_dir: Path, store_dir: Path, tmp_
     assert (figures / "loss.svg").read_text().lstrip().startswith("<?xml")
 
 
+def test_cli_report_without_matplotlib_is_one_line(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    result = CliRunner().invoke(cli, ["report", str(run_dir), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: report: matplotlib is not installed; expected `pip install 'rnnlab[report]'`\n"
+    )
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_cli_report_bad_target_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, ["report", str(tmp_path / "nothing"), "--store", str(tmp_path)]

@@ -46,8 +46,12 @@ RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\|\ /\ \|\partial L_T/\partial h_T\
 
 
 def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Figure, list[Axes]]:
-    from matplotlib.figure import Figure
-
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # an optional dependency: say how to get it, in one line
+        raise ValueError(
+            "report: matplotlib is not installed; expected `pip install 'rnnlab[report]'`"
+        ) from None
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)

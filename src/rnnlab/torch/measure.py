@@ -233,13 +233,15 @@ def _add_step_weight_grads(p: _Pass, param_grads: dict[int, Tensor | None]) -> N
     with torch.no_grad():
         for i, (dah, parts) in enumerate(zip(p.dah, p.states, strict=True)):
             w = weights(m, i // D, i % D)
-            h_prev = parts[0][:-1]  # (T, B, S)
-            found = {"w_hh": torch.einsum("tbg,tbs->gs", dah, h_prev), "b_hh": dah.sum((0, 1))}
+            rows = dah.reshape(-1, dah.shape[-1])  # (T·B, G·H), one GEMM over all steps
+            h_prev = parts[0][:-1].reshape(rows.shape[0], -1)  # (T·B, S)
+            found = {"w_hh": rows.T @ h_prev, "b_hh": rows.sum(0)}
             if w["w_hr"] is not None:
                 gates, _, tc = p.caches[i]
                 H = tc.shape[-1]
-                m_t = gates[..., 3 * H :] * tc  # o ⊙ tanh(c_t), (T, B, H)
-                found["w_hr"] = torch.einsum("tbp,tbh->ph", p.deltas[i][0][1:], m_t)
+                m_t = (gates[..., 3 * H :] * tc).reshape(rows.shape[0], H)  # o ⊙ tanh(c_t)
+                dh = p.deltas[i][0][1:].reshape(rows.shape[0], -1)  # (T·B, P)
+                found["w_hr"] = dh.T @ m_t
             for name, g in found.items():
                 param = w[name]
                 if param is None or not param.requires_grad:

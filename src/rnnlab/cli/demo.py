@@ -27,7 +27,7 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
     from rich.console import Console
 
     from rnnlab.cli.sweep import _progress, describe
-    from rnnlab.experiments.demo import run_demo
+    from rnnlab.experiments.demo import report_intro, run_demo
     from rnnlab.report.objects import Sweep
 
     console = Console()
@@ -43,7 +43,12 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
 
         rows = run_demo(out, quick=quick, workers=workers, on_change=on_change)
     console.print(_summary_table(rows, quick))
-    report = Sweep(out).save(out / "report.html")
+    sweep = Sweep(out)
+    sweep.title, sweep.intro = (
+        "rnnlab demo — vanishing, exploding, and the remedies",
+        (report_intro(quick)),
+    )
+    report = sweep.save(out / "report.html")
     console.print(f"report: {report}")
 
 
@@ -85,8 +90,8 @@ def _summary_table(rows: list[DemoRow], quick: bool) -> Table:
             mse,
             "yes" if r.solved else "no",
             r.verdict,
-            "—" if r.decay is None else f"×{r.decay:.3f}",
+            "—" if r.decay is None else f"×{r.decay:.2f}",
             "—" if r.horizon is None else str(r.horizon),
-            "—" if r.sigma_max is None else f"{r.sigma_max:.2f}",
+            "—" if r.sigma_max is None else f"{r.sigma_max:.1f}",
         )
     return table

@@ -74,6 +74,21 @@ def demo_configs(quick: bool = False) -> list[tuple[str, RunConfig]]:
     return configs
 
 
+def report_intro(quick: bool = False) -> str:
+    """The report's opening text: what was run, with which settings, and each run's id."""
+    configs = demo_configs(quick)
+    first = configs[0][1]
+    lines = [
+        f"The seed's story on the adding problem at T = {first.task_params['T']}: "
+        f"H = {first.model.hidden_size}, B = {first.train.batch_size}, "
+        f"{first.train.steps} steps. Adam at 2e-3 with the global gradient norm clipped at 1, "
+        "except the ReLU pair: plain SGD at 0.01 with W rescaled to spectral radius 2, "
+        "without and with clipping, because Adam's normalised steps hide the explosion.",
+        "Runs: " + "; ".join(f"{config.run_id} = {label}" for label, config in configs) + ".",
+    ]
+    return "\n\n".join(lines)
+
+
 @dataclass(frozen=True)
 class DemoRow:
     label: str

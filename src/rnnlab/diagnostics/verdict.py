@@ -79,7 +79,8 @@ class Thresholds:
 @dataclass(frozen=True)
 class RunInfo:
     """What the run already does, so the remedies can say which are in use.
-    spectral_radius: the radius W was rescaled to at initialisation, if any."""
+    spectral_radius: the radius W was rescaled to at initialisation, if any; forget_bias:
+    the LSTM forget-gate bias set at initialisation, if any."""
 
     cell: str
     nonlinearity: str | None = None
@@ -87,6 +88,7 @@ class RunInfo:
     clip_mode: str = "none"
     clip_threshold: float | None = None
     spectral_radius: float | None = None
+    forget_bias: float | None = None
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -105,14 +107,16 @@ class RunInfo:
         clip_threshold: float | None = None,
         spectral_radius: float | None = None,
     ) -> RunInfo:
-        """Cell, nonlinearity and init read off the model; clipping is the caller's to say."""
+        """Cell, nonlinearity, init, spectral radius and forget bias read off the model;
+        clipping is the caller's to say."""
         return cls(
             cell=model.kind,
             nonlinearity=getattr(model.cell, "nonlinearity", None),
             init=getattr(model, "init", "pytorch"),
             clip_mode=clip_mode,
             clip_threshold=clip_threshold,
-            spectral_radius=spectral_radius,
+            spectral_radius=spectral_radius or getattr(model, "spectral_radius", None),
+            forget_bias=getattr(model, "forget_bias", None),
         )
 
 
@@ -252,10 +256,9 @@ def remedies(
         order = (
             ["relu_identity", "gated_cell", "orthogonal_w"]
             if rnn
-            else [
-                "orthogonal_w",
-                "gated_cell",
-            ]
+            else ["forget_bias", "orthogonal_w", "gated_cell"]
+            if run.cell == "lstm"
+            else ["orthogonal_w", "gated_cell"]
         )
     else:
         order = ["clip_norm"]
@@ -288,6 +291,15 @@ def _remedy(
             "Le et al. 2015)",
             "J_t = diag(φ') W is then I on the active units, so gradients pass unchanged",
             in_use=run.nonlinearity == "relu" and run.init == "identity",
+        )
+    if name == "forget_bias":
+        return Remedy(
+            name,
+            "set the LSTM's forget-gate bias to 1 (forget_bias=1.0; Gers et al. 2000, "
+            "Jozefowicz et al. 2015)",
+            "f ≈ σ(1) ≈ 0.73 from the start keeps the carry c_t = f⊙c_{t−1} + … open, and "
+            "the gradient flows back through diag(f)",
+            in_use=run.forget_bias is not None and run.forget_bias > 0,
         )
     if name == "gated_cell":
         return Remedy(

@@ -78,7 +78,7 @@ class SequenceModel:
             raise ValueError(f"spectral_radius: got {spectral_radius!r}; expected a number > 0")
         if forget_bias is not None and not isinstance(self.cell, LSTMCell):
             raise ValueError(f"forget_bias: got {forget_bias!r}; only an LSTM has a forget gate")
-        self.init = init
+        self.init, self.spectral_radius, self.forget_bias = init, spectral_radius, forget_bias
         rng = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
         params = init_params(
             gates=self.cell.gates,

@@ -497,6 +497,10 @@ def test_a_vanishing_lstm_is_told_to_open_its_forget_gate_first():
     assert first.name == "forget_bias" and not first.in_use
     opened = rnnlab.LSTM(input_size=2, hidden_size=4, output_size=1, forget_bias=1.0)
     ranked = remedies("vanishing", RunInfo.from_model(opened), 1.0)
-    assert ranked[-1].name == "forget_bias" and ranked[-1].in_use  # in use: moved last
+    assert [(r.name, r.in_use) for r in ranked] == [  # those in use move last
+        ("orthogonal_w", False),
+        ("forget_bias", True),
+        ("gated_cell", True),
+    ]
     rescaled = rnnlab.RNN(input_size=2, hidden_size=4, output_size=1, spectral_radius=0.9)
     assert RunInfo.from_model(rescaled).spectral_radius == 0.9

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
 from rnnlab.experiments.config import build, load_config
+from rnnlab.experiments.demo import LAGS, seed_story
 from rnnlab.train import fit, load_checkpoint
 
 CONFIG = """
@@ -50,17 +51,16 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_demo_prints_the_seed_story():
-    result = CliRunner().invoke(cli, ["demo"])
-    assert result.exit_code == 0, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
-    row = [float(x) for x in lines["tanh RNN, σ_max 0.8"].split("│")[2:7]]
-    bound = [float(x) for x in lines["bound (γσ_max)^lag"].split("│")[3:7]]  # the second one
-    assert row[0] == pytest.approx(0.8)  # σ_max
-    assert bound  # present
-    relu = [float(x) for x in lines["ReLU RNN, ρ(W) = 2"].split("│")[3:7]]
-    assert relu[-1] > 1e3  # exploding at lag 100
-    assert row[3] <= 0.8**50  # lag 50 under the seed's 1.43e-5
+def test_the_seed_story_at_initialisation():
+    rows = {row.name: row for row in seed_story()}
+    tanh08 = rows["tanh RNN, σ_max 0.8"]
+    assert tanh08.sigma_max == pytest.approx(0.8)
+    assert tanh08.bound[50] == pytest.approx(0.8**50)  # the seed's 1.43e-5
+    for lag in LAGS:  # the bound holds at every lag shown
+        assert tanh08.profile[lag] <= tanh08.bound[lag]
+    assert rows["ReLU RNN, ρ(W) = 2"].profile[100] > 1e3  # exploding at lag 100
+    assert rows["LSTM"].bound is None
+    assert rows["tanh RNN"].profile[100] < rows["tanh RNN"].profile[10] < 1  # vanishing
 
 
 @pytest.mark.parametrize(

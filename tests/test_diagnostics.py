@@ -504,3 +504,10 @@ def test_a_vanishing_lstm_is_told_to_open_its_forget_gate_first():
     ]
     rescaled = rnnlab.RNN(input_size=2, hidden_size=4, output_size=1, spectral_radius=0.9)
     assert RunInfo.from_model(rescaled).spectral_radius == 0.9
+
+
+def test_decay_factor_tells_underflow_from_a_cut():
+    underflow = np.concatenate([0.5 ** np.arange(120), np.zeros(30)])  # 0.5^119 ≈ 1.5e-36
+    assert decay_factor(underflow) == pytest.approx(0.5, rel=1e-12)
+    cut = np.array([1.0, 0.5, 0.25, 0.0, 0.0])  # dead units stop the gradient outright
+    assert decay_factor(cut) == 0.0

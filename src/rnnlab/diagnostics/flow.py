@@ -170,11 +170,18 @@ def profile_from_norms(step: int, norms: Array, sequences: list[int]) -> LagProf
 def decay_factor(profile: Array) -> float:
     """exp of the least-squares slope of ln(profile) against the lag: the mean factor per
     step (×0.83 means the gradient shrinks by 17 % per step back). Fitted over the finite,
-    positive entries; 0.0 if the profile reaches exactly zero (the gradient is cut, as by
-    dead ReLUs); nan if fewer than two entries are usable."""
+    positive entries; 0.0 if the profile drops to exactly zero from a value a float could
+    still hold (the gradient is cut, as by dead ReLUs); a drop to zero from below 1e-30 is
+    underflow (float32 ends near 1e-45), so the fit then stops there; nan if fewer than two
+    entries are usable."""
     p = np.asarray(profile, dtype=np.float64)
-    if np.any(p == 0):
-        return 0.0
+    zeros = np.flatnonzero(p == 0)
+    if zeros.size:
+        before = p[: zeros[0]]
+        last = before[np.isfinite(before) & (before > 0)]
+        if last.size == 0 or last[-1] >= 1e-30:
+            return 0.0
+        p = before
     ok = np.isfinite(p) & (p > 0)
     if np.count_nonzero(ok) < 2:
         return float("nan")

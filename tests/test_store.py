@@ -194,3 +194,9 @@ def test_select_by_config_field_and_final_metric(tmp_path):
         select(runs, ["model.cel=lstm"])
     with pytest.raises(ValueError, match="expected key=value"):
         select(runs, ["lstm"])
+
+
+def test_non_finite_numbers_in_a_snapshot_come_back_as_nan():
+    arrays = unpack_arrays(pack_arrays({"log_norm": [[0.0, None], [-1.5, 2.0]], "x": None}))
+    np.testing.assert_array_equal(arrays["log_norm"], [[0.0, np.nan], [-1.5, 2.0]])
+    assert "x" not in arrays

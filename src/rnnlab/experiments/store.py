@@ -119,11 +119,20 @@ def _none_to_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _nan_for_none(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, list | tuple):
+        return [_nan_for_none(v) for v in value]
+    return value
+
+
 def pack_arrays(snapshot: dict[str, Any]) -> bytes:
     """A JSON-safe snapshot (nested dicts and lists) as .npz bytes: one array per leaf path.
 
     Nested keys join with '/'; a list of numbers, bools or strings becomes one array, a list
-    of dicts is numbered ('remedies/0/name'); None leaves are left out. Nothing is pickled."""
+    of dicts is numbered ('remedies/0/name'); None leaves are left out, and None inside a
+    list of numbers (a non-finite number made JSON-safe) is NaN again. Nothing is pickled."""
     arrays: dict[str, np.ndarray] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -138,7 +147,9 @@ def pack_arrays(snapshot: dict[str, Any]) -> bytes:
         else:
             try:
                 array = np.asarray(value)
-            except ValueError:  # ragged: numpy refuses it outright
+                if array.dtype == object:  # a non-finite number arrives as None (JSON-safe)
+                    array = np.asarray(_nan_for_none(value), dtype=np.float64)
+            except (ValueError, TypeError):  # ragged, or strings mixed with numbers
                 array = np.empty(0, dtype=object)
             if array.dtype == object:
                 raise ValueError(

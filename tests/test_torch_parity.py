@@ -82,7 +82,7 @@ def test_outputs_and_gradients_match_torch(cell, T, B, layers, loss, seed):
         seed=seed,
     )
     X, Y, mask, h0 = make_problem(rng, model, T, B, loss)
-    res = model.loss_and_grads(X, Y, loss=engine_loss(loss), mask=mask, h0=h0)
+    res = model.loss_and_grads(X, Y, loss=engine_loss(loss), mask=mask, h0=h0, input_grad=True)
     L, o, grads, dh0, dX = torch_loss_and_grads(model, X, Y, engine_loss(loss), mask, h0)
 
     o_engine, _ = model.forward(X, h0)

@@ -59,7 +59,7 @@ def check_gradients(
         B, L, H = X.shape[1], model.num_layers, model.hidden_size
         zeros = np.zeros((L, B, H))
         h0 = (zeros, zeros.copy()) if len(model.cell.state_names) == 2 else zeros
-    result = model.loss_and_grads(X, Y, loss=loss, mask=mask, h0=h0)
+    result = model.loss_and_grads(X, Y, loss=loss, mask=mask, h0=h0, input_grad=True)
 
     def f() -> float:
         return model.loss(X, Y, loss=loss, mask=mask, h0=h0)

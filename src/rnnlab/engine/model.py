@@ -28,7 +28,8 @@ State = Array | tuple[Array, ...]
 
 class Trace(NamedTuple):
     """What BPTT saw: per layer, states h_t (and c_t), δ_t = ∂L/∂h_t and the cell caches;
-    the readout's outputs o (T, B, K); and ∂L/∂X (T, B, D), None for token ids."""
+    the readout's outputs o (T, B, K); and ∂L/∂X (T, B, D) when asked for (input_grad),
+    else None (always None for token ids)."""
 
     layers: list[LayerTrace]
     outputs: Array
@@ -142,7 +143,7 @@ class SequenceModel:
             if inputs.ndim == 2:  # token ids: U x_t for one-hot x_t is a column of U
                 ax = p["U"].T[inputs] + p["b"]  # (T, B, G)
             else:
-                ax = inputs @ p["U"].T  # (T, B, G), one GEMM over all T·B rows
+                ax = _rows(inputs, p["U"].T)  # (T, B, G), one GEMM over all T·B rows
                 ax += p["b"]
             trace = unroll(self.cell, p, ax, tuple(s[layer] for s in state0))
             traces.append(trace)
@@ -153,7 +154,7 @@ class SequenceModel:
     def forward(self, X: Array, h0: State | None = None) -> tuple[Array, State]:
         """X (T, B, D) or ids (T, B) -> outputs o (T, B, K) and the final state."""
         traces = self._unroll(X, h0)
-        o = traces[-1].h[1:] @ self.params["V"].T + self.params["c"]  # (T, B, K)
+        o = _rows(traces[-1].h[1:], self.params["V"].T) + self.params["c"]  # (T, B, K)
         return o, _stack_states([[s[-1] for s in tr.states] for tr in traces])
 
     def _forward_loss(
@@ -167,7 +168,7 @@ class SequenceModel:
         mask = checks.check_mask(mask, T, B, self.dtype)
         if loss == "cross_entropy":
             checks.check_class_ids(Y, mask, K)
-        o = traces[-1].h[1:] @ self.params["V"].T + self.params["c"]  # (T, B, K)
+        o = _rows(traces[-1].h[1:], self.params["V"].T) + self.params["c"]  # (T, B, K)
         L, do = LOSS_FNS[loss](o, Y, mask)
         return traces, o, L, do
 
@@ -191,8 +192,10 @@ class SequenceModel:
         loss: str = "cross_entropy",
         mask: Array | None = None,
         h0: State | None = None,
+        input_grad: bool = False,
     ) -> BPTTResult:
-        """Loss L = Σ_t Σ_b mask·L_tb / B, exact gradients by BPTT, the trace and ∂L/∂h0."""
+        """Loss L = Σ_t Σ_b mask·L_tb / B, exact gradients by BPTT, the trace and ∂L/∂h0;
+        with input_grad (float inputs only), also ∂L/∂X in trace.dX (training skips it)."""
         traces, o, L, do = self._forward_loss(X, Y, loss, mask, h0)
         T, B, K = o.shape
         V = self.params["V"]
@@ -200,7 +203,7 @@ class SequenceModel:
         grads: dict[str, Array] = {}
         grads["V"] = do.reshape(T * B, K).T @ h_top.reshape(T * B, -1)  # backprop into V
         grads["c"] = do.sum(axis=(0, 1))
-        dh_above = do @ V  # (T, B, H), backprop into h_t through the readout
+        dh_above = _rows(do, V)  # (T, B, H), backprop into h_t through the readout
         dX: Array | None = None
         for layer in reversed(range(self.num_layers)):
             p, trace = self.layer_params(layer), traces[layer]
@@ -217,12 +220,10 @@ class SequenceModel:
             grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
             if "b_hn" in p:
                 grads[f"b_hn_{layer}"] = dah[:, :, 2 * self.hidden_size :].sum(axis=(0, 1))
-            if layer > 0 or inputs.ndim == 3:
-                dinputs = dax @ p["U"]  # (T, B, D_l), backprop into the layer's input
-                if layer > 0:
-                    dh_above = dinputs
-                else:
-                    dX = dinputs
+            if layer > 0:
+                dh_above = _rows(dax, p["U"])  # (T, B, H), backprop into the layer below
+            elif input_grad and inputs.ndim == 3:
+                dX = _rows(dax, p["U"])  # (T, B, D), backprop into X
         grads = {k: grads[k] for k in self.params}  # same key order as params
         dh0 = _stack_states([[d[0] for d in tr.deltas or []] for tr in traces])
         return BPTTResult(L, grads, Trace(traces, o, dX), dh0)
@@ -230,6 +231,12 @@ class SequenceModel:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "cell")
         return f"{type(self).__name__}({args})"
+
+
+def _rows(A: Array, M: Array) -> Array:
+    """A (T, B, n) @ M (n, m) as one 2-D product over the T·B rows (a 3-D matmul would
+    run T small ones)."""
+    return (A.reshape(-1, A.shape[-1]) @ M).reshape(A.shape[:-1] + (M.shape[1],))
 
 
 def _stack_states(per_layer: list[list[Array]]) -> State:

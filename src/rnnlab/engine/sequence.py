@@ -54,6 +54,8 @@ def unroll(cell: Cell, p: Params, ax: Array, state0: tuple[Array, ...]) -> Layer
         buf[0] = s
     caches = []
     state = state0
+    # every step multiplies by Wᵀ: one contiguous copy beats T products on a transposed view
+    p = p | {"W_T": np.ascontiguousarray(p["W"].T)}
     for t in range(T):
         state, cache = cell.step(ax[t], state, p)
         for buf, s in zip(states, state, strict=True):

@@ -8,6 +8,8 @@ Every cell has the same interface, so the sequence code and the diagnostics serv
     step_backward(dstate, cache, p) -> (dax, dah, dstate_prev)
     jacobian(cache, p)             -> (B, S, S), ∂state_t/∂state_{t−1}, S = len(state)·H
 
+`p` holds the layer's params (W, and b_hn for GRU); `step` also reads `W_T`, Wᵀ made
+contiguous once per sequence by unroll, when present.
 `dax` is ∂L/∂(U x_t + b) and `dah` is ∂L/∂(W h_{t−1}); they differ only for GRU, whose reset
 gate multiplies the recurrent product. Weight gradients are then one GEMM over all T·B rows.
 """

@@ -31,7 +31,7 @@ class GRUCell:
     def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], tuple]:
         (h_prev,) = state
         H = h_prev.shape[1]
-        ah = h_prev @ p["W"].T  # (B, 3H)
+        ah = h_prev @ p.get("W_T", p["W"].T)  # (B, 3H)
         ah[:, 2 * H :] += p["b_hn"]
         rz = sigmoid(ax[:, : 2 * H] + ah[:, : 2 * H])
         r, z = rz[:, :H], rz[:, H:]

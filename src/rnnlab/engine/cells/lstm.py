@@ -47,7 +47,7 @@ class LSTMCell:
         h_prev, c_prev = state
         H = h_prev.shape[1]
         scale, offset, _ = _gate_affine(H, ax.dtype)
-        gates = h_prev @ p["W"].T  # (B, 4H)
+        gates = h_prev @ p.get("W_T", p["W"].T)  # (B, 4H)
         gates += ax
         gates *= scale
         np.tanh(gates, out=gates)

@@ -28,7 +28,7 @@ class RNNCell:
 
     def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], tuple]:
         (h_prev,) = state
-        a = h_prev @ p["W"].T  # (B, H)
+        a = h_prev @ p.get("W_T", p["W"].T)  # (B, H)
         a += ax
         h = PHI[self.nonlinearity](a, out=a)
         return (h,), (h,)

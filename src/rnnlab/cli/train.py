@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from rnnlab.experiments.config import build, callbacks, load_config
-from rnnlab.train.loop import fit
+from rnnlab.experiments.config import load_config
+from rnnlab.experiments.config import train as train_run
 
 
 @click.command()
@@ -27,18 +27,8 @@ def train(
 ) -> None:
     """Train one model on one task, as CONFIG.toml describes."""
     config = load_config(config_path, list(overrides))
-    model, task = build(config)
     out = out or Path("runs") / config.run_id
-    history = fit(
-        model,
-        task,
-        config.train,
-        callbacks=callbacks(config, model, task),
-        out=out,
-        resume=resume,
-        quiet=quiet,
-        run_config=config.model_dump(),
-    )
+    history, task = train_run(config, out, resume=resume, quiet=quiet)
     final = history.final_metrics
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k != "step")
     where = f" at step {history.diverged_at}" if history.status == "diverged" else ""

@@ -26,6 +26,8 @@ from rnnlab.engine.model import MODELS, SequenceModel
 from rnnlab.tasks.base import Task
 from rnnlab.train.callbacks import RecordDiagnostics
 from rnnlab.train.config import Frozen, TrainConfig, format_error
+from rnnlab.train.history import History
+from rnnlab.train.loop import fit
 
 
 class ConfigError(ValueError):
@@ -160,6 +162,24 @@ def callbacks(config: RunConfig, model: SequenceModel, task: Task) -> list[Recor
         run=run_info(config, model),
     )
     return [RecordDiagnostics(probe)]
+
+
+def train(
+    config: RunConfig, out: str | Path, resume: bool = False, quiet: bool = False
+) -> tuple[History, Task]:
+    """Build the run a config describes and train it with its diagnostics into `out`."""
+    model, task = build(config)
+    history = fit(
+        model,
+        task,
+        config.train,
+        callbacks=callbacks(config, model, task),
+        out=out,
+        resume=resume,
+        quiet=quiet,
+        run_config=config.model_dump(),
+    )
+    return history, task
 
 
 def build(config: RunConfig) -> tuple[SequenceModel, Task]:

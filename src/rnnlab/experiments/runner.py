@@ -13,8 +13,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from rnnlab.experiments.config import build, callbacks, validate
-from rnnlab.train.loop import fit
+from rnnlab.experiments.config import train, validate
 
 
 def one_line(err: BaseException) -> str:
@@ -39,17 +38,7 @@ def run_one(config_json: str, run_dir: str, quiet: bool = True) -> str:
     with threadpool_limits(limits=1):
         try:
             config = validate(json.loads(config_json))
-            model, task = build(config)
-            history = fit(
-                model,
-                task,
-                config.train,
-                callbacks=callbacks(config, model, task),
-                out=run_dir,
-                resume=True,
-                quiet=quiet,
-                run_config=config.model_dump(),
-            )
+            history, _ = train(config, run_dir, resume=True, quiet=quiet)
         except Exception as err:  # any failure of this one run is its result
             result: dict[str, Any] = {"status": "failed", "error": one_line(err)}
         else:

@@ -317,7 +317,10 @@ def phase_diagram(runs: Sequence[RunData]) -> Figure:
     Z = np.full((len(groups), len(Ts)), np.nan)
     for (g, T), solved in cells.items():
         Z[groups.index(g), Ts.index(T)] = np.mean(solved)
-    fig, (ax,) = _figure(max(4.0, 1.1 * len(Ts) + 2.5), max(2.2, 0.55 * len(groups) + 1.4))
+    label_width = 0.075 * max(len(g) for g in groups)  # inches for the longest group label
+    fig, (ax,) = _figure(
+        max(4.0, 1.1 * len(Ts) + 2.5 + label_width), max(2.2, 0.55 * len(groups) + 1.4)
+    )
     image = ax.imshow(Z, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     for (g, T), solved in cells.items():
         i, j = groups.index(g), Ts.index(T)

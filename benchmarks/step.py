@@ -46,12 +46,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import rnnlab
+from _markdown import BENCHMARKS_MD, replace_section  # benchmarks/ is on sys.path
 
 CELLS = ("rnn", "lstm", "gru")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -62,7 +62,6 @@ SIZES = {  # (T, B, D, H, K)
     "long": (1000, 32, 64, 128, 64),
 }
 ROWS = {"quick": ("small",), "all": ("small", "wide", "long")}
-BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 
 def step_flops(cell: str, T: int, B: int, D: int, H: int, K: int) -> int:
@@ -279,7 +278,7 @@ def footer(res: dict[str, Any], command: str) -> str:
 
 
 INTRO = """\
-# Benchmarks
+## One training step: rnnlab against torch (`benchmarks/step.py`)
 
 One training step (forward, BPTT and every gradient) of rnnlab's numpy engine against
 PyTorch on the CPU (`nn.RNN` / `nn.LSTM` / `nn.GRU` + `nn.Linear`, loss.backward()), measured
@@ -313,7 +312,9 @@ Method:
   heap memory. A process running rnnlab alone also pays page faults on them, which this table
   does not show: measured here, about 4,000 faults and 12 ms of system time per T=100 GRU step
   (a quarter of it), 34 ms per wide LSTM step, 52 ms per T=1000 LSTM step.
-- Target (issue 2): rnnlab at or under 1.0× torch's time on every row.
+- Target (issue 2): rnnlab at or under 1.0× torch's time on every row. rnnlab runs its BLAS
+  on one thread (`rnnlab/engine/blas.py`, robust on a shared machine) against torch's two,
+  and torch's LSTM is a fused oneDNN kernel; read the LSTM and the wide rows with that in mind.
 
 """
 
@@ -366,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(res))
     print(footer(res, command))
     if args.write:
-        BENCHMARKS_MD.write_text(markdown(res, command), encoding="utf-8")
+        replace_section(BENCHMARKS_MD, markdown(res, command))
         print(f"wrote {BENCHMARKS_MD}")
     return 0
 

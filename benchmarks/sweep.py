@@ -21,14 +21,13 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable
-from pathlib import Path
 
+from _markdown import BENCHMARKS_MD, replace_section  # benchmarks/ is on sys.path
 from rnnlab.experiments.executors import Executor, LocalExecutor, RayExecutor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import expand, run_sweep
 
 REQUIRED = 1.7
-BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 SECTION = """## Sweeps: a local pool of 1 and 2 workers, and Ray (`benchmarks/sweep.py`)
 
 24 small runs (adding T = 20, H = 32, batch 32, rnn/lstm/gru × 8 seeds; an evaluation and a
@@ -82,20 +81,6 @@ def measure(configs: list, make: Callable[[], Executor]) -> tuple[float, float, 
     finally:
         executor.close()
     return start, cold, warm, compute
-
-
-def replace_section(path: Path, section: str) -> None:
-    """Put `section` (from its '## ' heading) in the markdown file, replacing an earlier
-    version of it and leaving every other section as it is."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    heading = section.splitlines()[0]
-    if heading in text:
-        begin = text.index(heading)
-        end = text.find("\n## ", begin + len(heading))
-        text = text[:begin] + section + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + section
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> int:

@@ -31,8 +31,13 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/pytest
 
+# Each script prints its table; `--write` (step.py, sweep.py) updates its BENCHMARKS.md section.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/step.py
+	$(BIN)/python benchmarks/tasks.py
+	$(BIN)/python benchmarks/diagnostics.py
+	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/torch_monitor.py
 
 clean:
 	rm -rf $(VENV)

@@ -75,9 +75,8 @@ def bptt(cell: Cell, p: Params, trace: LayerTrace, dh_above: Array) -> tuple[Arr
     G = cell.gates * H
     deltas = [np.empty_like(s) for s in trace.states]
     dax = np.empty((T, B, G), dtype=dh_above.dtype)
-    dah = (
-        np.empty_like(dax) if isinstance(cell, GRUCell) else dax
-    )  # only GRU's reset gate splits them
+    # only GRU's reset gate makes ∂L/∂(W h_{t−1}) differ from ∂L/∂(U x_t + b)
+    dah = np.empty_like(dax) if isinstance(cell, GRUCell) else dax
     dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in trace.states)
     for t in reversed(range(T)):
         dstate = (dstate[0] + dh_above[t],) + dstate[1:]

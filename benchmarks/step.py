@@ -161,6 +161,7 @@ def time_interleaved(
 def run(rows: str, repeats: int, long_repeats: int, warmup: int, pause: float) -> dict[str, Any]:
     import torch
 
+    rnnlab.keep_freed_memory()  # as rnnlab's CLI and sweep workers do (engine/memory.py)
     load_start = os.getloadavg()[0]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     torch.set_num_threads(cores or 1)

@@ -19,6 +19,7 @@ from rnnlab.cli.sample import sample
 from rnnlab.cli.show import show
 from rnnlab.cli.sweep import sweep
 from rnnlab.cli.train import train
+from rnnlab.engine.memory import keep_freed_memory
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,4 +50,5 @@ for command in (demo, train, sample, diagnose_command, run, sweep, ls, show, exp
 
 
 def main() -> None:
+    keep_freed_memory()  # this process is ours: reuse step buffers instead of page-faulting
     cli()

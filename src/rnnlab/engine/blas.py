@@ -1,27 +1,78 @@
-"""The engine's BLAS runs on one thread.
+"""How many BLAS threads the engine's matrix products use.
 
-Every product in a step is small (the recurrence: B × H by H × G, 2·T times per step) or
-modest (the T·B-row projections). OpenBLAS threads cost more to wake than they save there,
-and on a busy machine they spin for a scheduler slice at every call: measured here, an LSTM
-step (T=100, B=32, H=128) took 440 ms with the default threads under load and 120 ms with
-one. Parallelism belongs a level up: sweeps run one process per core.
+The per-step products of the recurrence (B × H by H × G, 2·T of them per step) run on one
+thread: OpenBLAS threads cost more to wake than they save there, and on a busy machine each
+call can wait a scheduler slice for its partner (measured here: an LSTM step, T=100, B=32,
+H=128, took 440 ms on 2 threads under load and 120 ms on one).
+
+The few large products over all T·B rows (input projection, readout, weight gradients) are
+where threads pay: `matmul` runs them on `get_num_threads()` threads, by default the cores
+this process may use, as in torch. Measured here: 2 threads halve a 3200 × 128 × 512 product
+on idle cores and cost ~30 % on fully loaded ones. Sweeps run one process per core and set 1.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
+import numpy as np
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+ENV = "RNNLAB_NUM_THREADS"
+# below ~2M multiply-adds (~50 µs on one core) a second thread saves less than it costs
+_MIN_MACS_PER_THREAD = 1 << 20
+
+_num_threads: int | None = None
 
 
 @cache
 def _controller() -> Any:
     from threadpoolctl import ThreadpoolController
 
-    return ThreadpoolController()
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _default_threads() -> int:
+    value = os.environ.get(ENV)
+    if value is not None:
+        if not (value.isdigit() and int(value) >= 1):
+            raise ValueError(f"{ENV}: got {value!r}; expected an integer >= 1")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """Threads for the engine's large products: set_num_threads, else $RNNLAB_NUM_THREADS,
+    else the cores this process may use."""
+    return _num_threads if _num_threads is not None else _default_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Use n BLAS threads for the engine's large products (the per-step ones always use 1)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"num_threads: got {n!r}; expected an integer >= 1")
+    _num_threads = n
+
+
+@contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """Within the block, use n threads for the engine's large products and BLAS's own
+    default (threadpoolctl) as well; both are restored afterwards."""
+    global _num_threads
+    previous = _num_threads
+    set_num_threads(n)
+    try:
+        with _controller().limit(limits=n):
+            yield
+    finally:
+        _num_threads = previous
 
 
 def one_blas_thread(fn: F) -> F:
@@ -29,7 +80,17 @@ def one_blas_thread(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _controller().limit(limits=1, user_api="blas"):
+        with _controller().limit(limits=1):
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for 2-D a, b, on up to get_num_threads() BLAS threads as its size warrants."""
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    threads = min(get_num_threads(), macs // _MIN_MACS_PER_THREAD)
+    if threads <= 1:
+        return a @ b
+    with _controller().limit(limits=threads):
+        return a @ b

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rnnlab.engine import checks
-from rnnlab.engine.blas import one_blas_thread
+from rnnlab.engine.blas import matmul, one_blas_thread
 from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
 from rnnlab.engine.init import init_params
 from rnnlab.engine.losses import LOSS_FNS
@@ -201,7 +201,7 @@ class SequenceModel:
         V = self.params["V"]
         h_top = traces[-1].h[1:]  # (T, B, H)
         grads: dict[str, Array] = {}
-        grads["V"] = do.reshape(T * B, K).T @ h_top.reshape(T * B, -1)  # backprop into V
+        grads["V"] = matmul(do.reshape(T * B, K).T, h_top.reshape(T * B, -1))  # backprop into V
         grads["c"] = do.sum(axis=(0, 1))
         dh_above = _rows(do, V)  # (T, B, H), backprop into h_t through the readout
         dX: Array | None = None
@@ -215,8 +215,8 @@ class SequenceModel:
                 np.add.at(dUT, inputs.ravel(), dax.reshape(T * B, G))
                 grads[f"U_{layer}"] = dUT.T
             else:
-                grads[f"U_{layer}"] = dax.reshape(T * B, G).T @ inputs.reshape(T * B, -1)
-            grads[f"W_{layer}"] = dah.reshape(T * B, G).T @ trace.h[:-1].reshape(T * B, -1)
+                grads[f"U_{layer}"] = matmul(dax.reshape(T * B, G).T, inputs.reshape(T * B, -1))
+            grads[f"W_{layer}"] = matmul(dah.reshape(T * B, G).T, trace.h[:-1].reshape(T * B, -1))
             grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
             if "b_hn" in p:
                 grads[f"b_hn_{layer}"] = dah[:, :, 2 * self.hidden_size :].sum(axis=(0, 1))
@@ -236,7 +236,7 @@ class SequenceModel:
 def _rows(A: Array, M: Array) -> Array:
     """A (T, B, n) @ M (n, m) as one 2-D product over the T·B rows (a 3-D matmul would
     run T small ones)."""
-    return (A.reshape(-1, A.shape[-1]) @ M).reshape(A.shape[:-1] + (M.shape[1],))
+    return matmul(A.reshape(-1, A.shape[-1]), M).reshape(A.shape[:-1] + (M.shape[1],))
 
 
 def _stack_states(per_layer: list[list[Array]]) -> State:

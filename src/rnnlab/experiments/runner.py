@@ -11,8 +11,8 @@ import json
 import time
 from typing import Any
 
-from threadpoolctl import threadpool_limits
-
+from rnnlab.engine.blas import num_threads
+from rnnlab.engine.memory import keep_freed_memory
 from rnnlab.experiments.config import train, validate
 
 
@@ -33,9 +33,10 @@ def run_one(config_json: str, run_dir: str, quiet: bool = True) -> str:
     driver records it and the other runs go on.
     """
     start = time.perf_counter()
+    keep_freed_memory()  # a worker process is ours (see engine/memory.py)
     # One BLAS thread: workers then do not oversubscribe the cores, and a run's numbers do
     # not depend on how many threads the machine it lands on would have used.
-    with threadpool_limits(limits=1):
+    with num_threads(1):
         try:
             config = validate(json.loads(config_json))
             history, _ = train(config, run_dir, resume=True, quiet=quiet)

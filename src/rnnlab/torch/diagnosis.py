@@ -9,7 +9,6 @@ spectra, activation statistics, then the verdict. Only the per-step weight contr
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from rnnlab.diagnostics import (
     Diagnosis,
@@ -25,6 +24,7 @@ from rnnlab.diagnostics import (
 )
 from rnnlab.diagnostics.spectra import BlockSpectrum
 from rnnlab.engine.activations import GAMMA
+from rnnlab.engine.blas import num_threads
 from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
 from rnnlab.torch.measure import ModuleTrace
 
@@ -45,7 +45,7 @@ def diagnosis(
     """The Diagnosis of one traced module; the arguments are diagnose()'s."""
     # Right after a torch pass, numpy's BLAS threads contend with torch's OpenMP threads and
     # the many small SVDs of the Jacobian products ran ~10× slower; one thread avoids it.
-    with threadpool_limits(limits=1):
+    with num_threads(1):
         return _diagnosis(
             mt,
             dependency_length=dependency_length,

@@ -14,7 +14,8 @@ threads slow torch down). We report each side's median time, the ratio rnnlab/to
 median of the per-round ratios (the two runs of a round see the same machine load), and each
 side's achieved GFLOP/s, from its median time, as a percentage of the float32 GEMM peak
 measured here (median of 2048x2048 numpy matmuls, before every row and at the end; the
-highest counts). torch gets one thread per core; numpy's BLAS keeps its default.
+highest counts). torch gets one thread per core, and so do rnnlab's large products
+(rnnlab.get_num_threads(); its per-step products run on one thread, engine/blas.py).
 
 FLOPs per step, counted analytically from the GEMMs only (elementwise work ignored), with
 G = gates·H (gates: RNN 1, LSTM 4, GRU 3):
@@ -226,6 +227,7 @@ def run(rows: str, repeats: int, long_repeats: int, warmup: int, pause: float) -
         rows=results,
         cores=cores,
         torch_threads=torch.get_num_threads(),
+        rnnlab_threads=rnnlab.get_num_threads(),
         numpy=np.__version__,
         torch=torch.__version__,
         python=platform.python_version(),
@@ -263,7 +265,8 @@ def footer(res: dict[str, Any], command: str) -> str:
         f"{len(res['peaks'])} measurements, one before each row and one at the end; the lowest "
         f"was {min(res['peaks']):.0f}). "
         f"numpy {res['numpy']} "
-        f"(OpenBLAS, default threads), torch {res['torch']} "
+        f"(OpenBLAS; rnnlab's large products on {res['rnnlab_threads']} threads, its per-step "
+        f"ones on 1), torch {res['torch']} "
         f"(set_num_threads({res['torch_threads']})), Python {res['python']}. 1-minute load "
         f"average {res['load'][0]:.1f} at the start, {res['load'][1]:.1f} at the end.\n\n"
         + (
@@ -305,17 +308,23 @@ Method:
   FLOPs are counted from the matrix products only: forward F = 2·T·B·(D·G + H·G + H·K) with
   G = gates·H (input projection, recurrence, readout), backward 2·F, total 3·F; one count for
   both engines.
-- Under load, a side that runs its small per-step products on several threads suffers most:
-  each call is a rendezvous of its threads, and when other jobs hold a core it can wait a
-  scheduler slice (a T=1000 LSTM step on numpy's default 2 BLAS threads took up to 8× as long
-  as on one thread, at load 4–5). Check the footer's load average and peak spread first.
-- In this process torch has run too, and rnnlab's large per-call allocations then mostly reuse
-  heap memory. A process running rnnlab alone also pays page faults on them, which this table
-  does not show: measured here, about 4,000 faults and 12 ms of system time per T=100 GRU step
-  (a quarter of it), 34 ms per wide LSTM step, 52 ms per T=1000 LSTM step.
-- Target (issue 2): rnnlab at or under 1.0× torch's time on every row. rnnlab runs its BLAS
-  on one thread (`rnnlab/engine/blas.py`, robust on a shared machine) against torch's two,
-  and torch's LSTM is a fused oneDNN kernel; read the LSTM and the wide rows with that in mind.
+- Memory: the script calls `rnnlab.keep_freed_memory()` first, as rnnlab's CLI and sweep
+  workers do (`rnnlab/engine/memory.py`), so that neither engine page-faults its buffers back
+  in every step. Without it, a process running rnnlab alone paid up to 22,000 faults and
+  60 ms of system time per step here (10–25 % of the step; torch in the same process hides
+  part of it).
+- Threads: rnnlab runs its large products over all T·B rows (input projection, readout,
+  weight gradients) on as many BLAS threads as torch (one per core), and the 2·T small
+  products of the recurrence on one thread: under load those wait a scheduler slice at every
+  call (a T=1000 LSTM step on 2 threads took up to 8× as long as on one, at load 4–5). Measured
+  here on idle cores, 2 threads for the recurrence too would save 5–25 % of a step (LSTM at
+  H=128 least, the H=256 rows most); the engine does not trade that robustness for it. Check the footer's load average
+  and peak spread first.
+- Target (issue 2): rnnlab at or under 1.0× torch's time on every row. torch's LSTM is a
+  fused oneDNN kernel; the LSTM rows are out of reach for a numpy engine. At T=100, B=32,
+  H=128: the 2·T recurrent products alone take 10 ms on one core at 80 % of its peak, and the
+  T·B-row products 6–7 ms on two cores at about 80 % of theirs, 16–17 ms before any
+  elementwise work, against torch's whole step at 17–18 ms.
 
 """
 

@@ -19,9 +19,10 @@ whose target is 15 %. A third column adds the per-step contributions to ∂L/∂
 The variants run in turn in one process after a warm-up, the order rotating every round;
 we print medians and the median of per-round ratios recorded/plain, which is steadier on a
 shared machine than the ratio of medians. float32, one layer, the sizes of
-benchmarks/step.py's first row: T=100, B=32, D=64, H=128, K=64. On a machine shared with
-other jobs, OPENBLAS_NUM_THREADS=1 (set before starting Python) keeps BLAS threads from
-fighting them and the ratios steady; the header says what was set.
+benchmarks/step.py's first row: T=100, B=32, D=64, H=128, K=64. Like rnnlab's CLI, the script
+calls rnnlab.keep_freed_memory() first, and the engine runs its large products on
+rnnlab.get_num_threads() threads (RNNLAB_NUM_THREADS=1 keeps them off a busy machine's other
+core); the header says how many.
 
     python benchmarks/diagnostics.py                 # n = 8 sequences for the lag profile
     python benchmarks/diagnostics.py --sequences 32  # the whole batch
@@ -111,10 +112,11 @@ def main() -> None:
     args = parser.parse_args()
     T, B, D, H, K = SIZE
     n = min(args.sequences, B)
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    rnnlab.keep_freed_memory()
     print(
         f"T={T} B={B} D={D} H={H} K={K}, float32; lag profile over {n} of {B} sequences; "
-        f"{args.repeats} rounds; OPENBLAS_NUM_THREADS={threads}"
+        f"{args.repeats} rounds; rnnlab threads {rnnlab.get_num_threads()}; "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     print(
         f"{'cell':9s} {'loss on':11s} {'plain ms':>9s} {'+flow,lag ms':>13s} {'overhead':>9s}"

@@ -318,8 +318,8 @@ Method:
   products of the recurrence on one thread: under load those wait a scheduler slice at every
   call (a T=1000 LSTM step on 2 threads took up to 8× as long as on one, at load 4–5). Measured
   here on idle cores, 2 threads for the recurrence too would save 5–25 % of a step (LSTM at
-  H=128 least, the H=256 rows most); the engine does not trade that robustness for it. Check the footer's load average
-  and peak spread first.
+  H=128 least, the H=256 rows most); the engine does not trade that robustness for it.
+  Check the footer's load average and peak spread first.
 - Target (issue 2): rnnlab at or under 1.0× torch's time on every row. torch's LSTM is a
   fused oneDNN kernel; the LSTM rows are out of reach for a numpy engine. At T=100, B=32,
   H=128: the 2·T recurrent products alone take 10 ms on one core at 80 % of its peak, and the

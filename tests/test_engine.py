@@ -201,3 +201,29 @@ def test_lstm_state_must_be_a_pair():
     m = rnnlab.LSTM(input_size=2, hidden_size=3, output_size=1)
     with pytest.raises(ValueError, match=r"h0: got ndarray; expected a tuple \(h0, c0\)"):
         m.forward(np.zeros((3, 1, 2), np.float32), np.zeros((1, 1, 3), np.float32))
+
+
+@pytest.mark.parametrize(("cell", "nonlinearity"), CELLS)
+def test_backprop_over_stacked_caches_equals_bptt(cell, nonlinearity):
+    """The diagnostics' backward pass (local derivatives for all steps at once, caches
+    stacked, a subset of the batch) gives bptt's δ's and dax for those sequences."""
+    from rnnlab.engine.sequence import backprop, bptt
+
+    model = make_model(
+        cell, nonlinearity, input_size=3, hidden_size=8, output_size=2, dtype="float64", seed=0
+    )
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((12, 5, 3))
+    res = model.loss_and_grads(X, rng.integers(0, 2, size=(12, 5)))
+    layer, p = res.trace.layers[0], model.layer_params(0)
+    dh_above = rng.standard_normal((12, 5, 8))
+    dax, _ = bptt(model.cell, p, layer, dh_above)
+    index = slice(1, 4)
+    caches = tuple(
+        np.stack([c[k][index] for c in layer.caches]) for k in range(len(layer.caches[0]))
+    )
+    deltas, dax_sub = backprop(model.cell, p, caches, dh_above[:, index])
+    assert len(deltas) == len(layer.deltas)
+    for got, want in zip(deltas, layer.deltas, strict=True):
+        np.testing.assert_allclose(got, want[:, index], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dax_sub, dax[:, index], rtol=1e-12, atol=1e-15)

@@ -30,7 +30,7 @@ from rnnlab.diagnostics._common import (
 from rnnlab.engine import checks
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.model import SequenceModel, Trace
-from rnnlab.engine.sequence import LayerTrace, bptt
+from rnnlab.engine.sequence import LayerTrace, backprop
 
 Array = np.ndarray
 
@@ -269,7 +269,8 @@ def _masked_bptt(
     model: SequenceModel, trace: Trace, Y: Array, loss: str, mask: Array, t: int, index: Index
 ) -> list[Array]:
     """δ^l_k = ∂L_t/∂h^l_k, k = 0..t, per layer, for the sequences in `index`: the engine's
-    own BPTT run on the trace's states and caches, with loss at step t only."""
+    own backward pass over the trace's caches (stacked over steps 1..t), with loss at step t
+    only."""
     B = trace.outputs.shape[1]
     rows = slice(t - 1, t)
     _, do = LOSS_FNS[loss](trace.outputs[rows, index], Y[rows, index], mask[rows, index])
@@ -277,14 +278,14 @@ def _masked_bptt(
     do *= n / B  # the loss averages over the whole batch, not over the n measured
     dh_above = np.zeros((t, n, model.hidden_size), dtype=do.dtype)
     dh_above[t - 1] = do[0] @ model.params["V"]  # backprop into h_t through the readout
-    whole = isinstance(index, slice) and index == slice(0, B)
     deltas: list[Array] = [np.empty(0)] * model.num_layers
     for layer in reversed(range(model.num_layers)):
         lt, p = trace.layers[layer], model.layer_params(layer)
-        caches = lt.caches[:t] if whole else [tuple(a[index] for a in c) for c in lt.caches[:t]]
-        sub = LayerTrace(states=[s[: t + 1, index] for s in lt.states], caches=caches)
-        dax, _ = bptt(model.cell, p, sub, dh_above)  # fills sub.deltas; trace is untouched
-        deltas[layer] = sub.delta
+        caches = tuple(
+            np.stack([c[k][index] for c in lt.caches[:t]]) for k in range(len(lt.caches[0]))
+        )
+        layer_deltas, dax = backprop(model.cell, p, caches, dh_above)
+        deltas[layer] = layer_deltas[0]
         if layer > 0:
             dh_above = dax @ p["U"]  # (t, n, H), backprop into the layer below
     return deltas

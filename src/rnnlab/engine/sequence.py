@@ -9,6 +9,7 @@ and delta[t] is δ_t = ∂L/∂h_t for t = 0..T; delta[0] is ∂L/∂h_0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,22 +72,43 @@ def bptt(cell: Cell, p: Params, trace: LayerTrace, dh_above: Array) -> tuple[Arr
     dh_above (T, B, H) is ∂L/∂h_t arriving from outside the recurrence (the readout, or the
     layer above); δ_t adds to it what flows back from step t+1: δ_t = dh_above_t + J_{t+1}ᵀ δ_{t+1}.
     """
+    caches = trace.caches
+    deltas, dax, dah = _backward(cell, p, lambda t: cell.coefficients(caches[t]), dh_above)
+    trace.deltas, trace.dax, trace.dah = deltas, dax, dah
+    return dax, dah
+
+
+def backprop(
+    cell: Cell, p: Params, caches: tuple[Array, ...], dh_above: Array
+) -> tuple[list[Array], Array]:
+    """bptt for caches stacked over time, each (T, n, ·), without keeping a trace: returns
+    the δ's (each (T+1, n, H)) and dax. The local derivatives are computed for all steps at
+    once, so each step is a few operations: the diagnostics' second backward pass, over a
+    few sequences, where the per-call cost of numpy dominates."""
+    coef = cell.coefficients(caches)
+    deltas, dax, _ = _backward(cell, p, lambda t: tuple(c[t] for c in coef), dh_above)
+    return deltas, dax
+
+
+def _backward(
+    cell: Cell, p: Params, coefficients: Callable[[int], tuple], dh_above: Array
+) -> tuple[list[Array], Array, Array]:
+    """The loop over time of BPTT: (deltas, dax, dah) from step t's coefficients(t)."""
     T, B, H = dh_above.shape
     G = cell.gates * H
-    deltas = [np.empty_like(s) for s in trace.states]
+    deltas = [np.empty((T + 1, B, H), dtype=dh_above.dtype) for _ in cell.state_names]
     dax = np.empty((T, B, G), dtype=dh_above.dtype)
     # only GRU's reset gate makes ∂L/∂(W h_{t−1}) differ from ∂L/∂(U x_t + b)
     dah = np.empty_like(dax) if isinstance(cell, GRUCell) else dax
-    dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in trace.states)
+    dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in cell.state_names)
     for t in reversed(range(T)):
         dstate = (dstate[0] + dh_above[t],) + dstate[1:]
         for buf, d in zip(deltas, dstate, strict=True):
             buf[t + 1] = d
-        dax_t, dah_t, dstate = cell.step_backward(dstate, trace.caches[t], p)
+        dax_t, dah_t, dstate = cell.vjp(dstate, coefficients(t), p)
         dax[t] = dax_t
         if dah is not dax:
             dah[t] = dah_t
     for buf, d in zip(deltas, dstate, strict=True):
         buf[0] = d
-    trace.deltas, trace.dax, trace.dah = deltas, dax, dah
-    return dax, dah
+    return deltas, dax, dah

@@ -5,7 +5,9 @@ Every cell has the same interface, so the sequence code and the diagnostics serv
     gates                          G/H: rows of U and W are `gates` stacked (H, ·) blocks
     state_names                    ("h",) or ("h", "c")
     step(ax, state, p)             -> (state, cache)      ax = U x_t + b, precomputed for all t
-    step_backward(dstate, cache, p) -> (dax, dah, dstate_prev)
+    coefficients(cache)            -> coef: the step's local derivatives; the cache's arrays
+                                      may carry leading dims (all steps stacked at once)
+    vjp(dstate, coef, p)           -> (dax, dah, dstate_prev), backward through one step
     jacobian(cache, p)             -> (B, S, S), ∂state_t/∂state_{t−1}, S = len(state)·H
 
 `p` holds the layer's params (W, and b_hn for GRU); `step` also reads `W_T`, Wᵀ made

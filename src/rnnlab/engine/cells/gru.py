@@ -40,20 +40,28 @@ class GRUCell:
         h = n + z * (h_prev - n)
         return (h,), (r, z, n, ah_n, h_prev)
 
-    def step_backward(
-        self, dstate: tuple[Array, ...], cache: tuple, p: Params
-    ) -> tuple[Array, Array, tuple[Array]]:
-        (dh,) = dstate
+    def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
+        """The local derivatives of the step, for any leading dims: C = [ah_n r' a,
+        (h_{t−1} − n) z', a] with a = (1 − z) n', the factors from ∂L/∂h_t into the
+        pre-activations of r, z, n; r (which scales W_n h + b_hn) and z (the carry)."""
         r, z, n, ah_n, h_prev = cache
-        H = dh.shape[1]
-        dax = np.empty((dh.shape[0], 3 * H), dtype=dh.dtype)
-        da_n = np.multiply(dh * (1 - z), 1 - n * n, out=dax[:, 2 * H :])  # into n's pre-activation
-        np.multiply(da_n * ah_n, r * (1 - r), out=dax[:, :H])  # into a_r through r ⊙ ah_n
-        np.multiply(dh * (h_prev - n), z * (1 - z), out=dax[:, H : 2 * H])  # into a_z
+        H = r.shape[-1]
+        C = np.empty(r.shape[:-1] + (3 * H,), dtype=r.dtype)
+        a = np.multiply(1 - z, 1 - n * n, out=C[..., 2 * H :])
+        np.multiply(ah_n * a, r * (1 - r), out=C[..., :H])
+        np.multiply(h_prev - n, z * (1 - z), out=C[..., H : 2 * H])
+        return C, r, z
+
+    def vjp(
+        self, dstate: tuple[Array, ...], coef: tuple, p: Params
+    ) -> tuple[Array, Array, tuple[Array]]:
+        (dh,), (C, r, z) = dstate, coef
+        B, H = dh.shape
+        dax = np.multiply(dh[:, None, :], C.reshape(B, 3, H)).reshape(B, 3 * H)
         dah = dax.copy()
         dah[:, 2 * H :] *= r  # into W_n h + b_hn, which r scales
         dh_prev = dah @ p["W"]  # into h_{t−1} through W
-        dh_prev += dh * z  # and through the carry z ⊙ h_{t−1}
+        dh_prev += dh * z  # and through the carry z h_{t−1}
         return dax, dah, (dh_prev,)
 
     def jacobian(self, cache: tuple, p: Params) -> Array:

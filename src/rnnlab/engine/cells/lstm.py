@@ -60,24 +60,35 @@ class LSTMCell:
         h = o * tc
         return (h, c), (gates, c_prev, tc)
 
-    def step_backward(
-        self, dstate: tuple[Array, ...], cache: tuple, p: Params
-    ) -> tuple[Array, Array, tuple[Array, Array]]:
-        dh, dc = dstate
+    def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
+        """The local derivatives of the step, for any leading dims: P = [g i', c_{t−1} f',
+        i g', tanh(c_t) o'] (the factors between ∂L/∂c_t, resp. ∂L/∂h_t for o, and ∂L/∂a),
+        A = o tanh'(c_t) (from h_t into c_t) and f (from c_t into c_{t−1})."""
         gates, c_prev, tc = cache
-        H = dh.shape[1]
-        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-        dc = dc + dh * o * (1 - tc * tc)  # backprop into c_t through h_t = o tanh(c_t)
-        da = np.empty_like(gates)
-        np.multiply(dc, g, out=da[:, :H])  # into i
-        np.multiply(dc, c_prev, out=da[:, H : 2 * H])  # into f
-        np.multiply(dc, i, out=da[:, 2 * H : 3 * H])  # into g
-        np.multiply(dh, tc, out=da[:, 3 * H :])  # into o
+        H = tc.shape[-1]
         _, _, b = _gate_affine(H, gates.dtype)
-        da *= (1 - gates) * (gates + b)  # into a: σ' = y(1 − y), tanh' = (1 − y)(1 + y)
-        dc_prev = dc * f  # into c_{t−1} through the forget gate
-        dh_prev = da @ p["W"]  # into h_{t−1} through W
-        return da, da, (dh_prev, dc_prev)
+        P = 1 - gates
+        P *= gates + b  # σ' = y(1 − y), tanh' = (1 − y)(1 + y)
+        g, f, i = gates[..., 2 * H : 3 * H], gates[..., H : 2 * H], gates[..., :H]
+        P[..., :H] *= g
+        P[..., H : 2 * H] *= c_prev
+        P[..., 2 * H : 3 * H] *= i
+        P[..., 3 * H :] *= tc
+        A = 1 - tc * tc
+        A *= gates[..., 3 * H :]
+        return P, A, f
+
+    def vjp(
+        self, dstate: tuple[Array, ...], coef: tuple, p: Params
+    ) -> tuple[Array, Array, tuple[Array, Array]]:
+        (dh, dc), (P, A, f) = dstate, coef
+        B, H = dh.shape
+        dc = dc + dh * A  # the total ∂L/∂c_t: carried, plus through h_t = o tanh(c_t)
+        da = np.empty_like(P)
+        da4, P4 = da.reshape(B, 4, H), P.reshape(B, 4, H)
+        np.multiply(dc[:, None, :], P4[:, :3], out=da4[:, :3])  # into a_i, a_f, a_g
+        np.multiply(dh, P4[:, 3], out=da4[:, 3])  # into a_o
+        return da, da, (da @ p["W"], dc * f)  # into h_{t−1} through W, c_{t−1} through f
 
     def jacobian(self, cache: tuple, p: Params) -> Array:
         gates, c_prev, tc = cache

@@ -2,7 +2,7 @@
 
 a_t = U x_t + W h_{t−1} + b          (U x_t + b arrives precomputed as ax)
 h_t = φ(a_t)
-J_t = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
+J_t = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W,   and backward   J_tᵀ δ_t = Wᵀ (φ'(a_t) ⊙ δ_t)
 """
 
 from __future__ import annotations
@@ -33,14 +33,17 @@ class RNNCell:
         h = PHI[self.nonlinearity](a, out=a)
         return (h,), (h,)
 
-    def step_backward(
-        self, dstate: tuple[Array, ...], cache: tuple, p: Params
-    ) -> tuple[Array, Array, tuple[Array]]:
-        (dh,) = dstate
+    def coefficients(self, cache: tuple) -> tuple[Array]:
+        """J_t = diag(φ'(a_t)) W: the diagonal, from h_t."""
         (h,) = cache
-        da = dh * DPHI[self.nonlinearity](h)  # backprop into a through φ
-        dh_prev = da @ p["W"]  # backprop into h_{t−1} through W
-        return da, da, (dh_prev,)
+        return (DPHI[self.nonlinearity](h),)
+
+    def vjp(
+        self, dstate: tuple[Array, ...], coef: tuple, p: Params
+    ) -> tuple[Array, Array, tuple[Array]]:
+        (dh,), (dphi,) = dstate, coef
+        da = dh * dphi  # backprop into a through φ
+        return da, da, (da @ p["W"],)  # and into h_{t−1} through W
 
     def jacobian(self, cache: tuple, p: Params) -> Array:
         (h,) = cache

@@ -461,3 +461,13 @@ def test_lstm_solves_adding_at_T10() -> None:
     assert history.status == "done" and final["step"] == 300
     assert task.solved(final), final
     assert final["mse"] <= 0.01
+
+
+def test_masked_mean_ignores_what_unscored_steps_hold():
+    """Outputs that overflowed at steps the mask does not score must not turn a metric NaN."""
+    from rnnlab.tasks.base import masked_mean
+
+    values = np.array([[np.inf, np.nan], [2.0, 4.0]])
+    mask = np.array([[0.0, 0.0], [1.0, 1.0]])
+    assert masked_mean(values, mask) == 3.0
+    assert masked_mean(values, np.array([[1.0, 0.0], [1.0, 1.0]])) == np.inf

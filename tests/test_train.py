@@ -61,13 +61,38 @@ def test_the_same_run_with_norm_clipping_stays_finite():
     assert np.all(np.isfinite(history.series("loss")))
 
 
-def test_skip_drops_nonfinite_updates_and_counts_them():
+def test_skip_drops_nonfinite_updates_and_counts_them(tmp_path, monkeypatch):
+    from rnnlab.train.checkpoint import CheckpointDir
+
+    saved_steps = []
+    save_last = CheckpointDir.save_last
+
+    def spy(self, params, opt_state, step, *args, **kwargs):
+        saved_steps.append(step)
+        return save_last(self, params, opt_state, step, *args, **kwargs)
+
+    monkeypatch.setattr(CheckpointDir, "save_last", spy)
     model = exploding_relu()
-    config = TrainConfig(optimizer="sgd", lr=0.01, steps=30, eval_every=10, on_nonfinite="skip")
-    history = fit(model, get("adding", T=20), config, quiet=True)
+    config = TrainConfig(
+        optimizer="sgd",
+        lr=0.01,
+        steps=30,
+        eval_every=1,
+        checkpoint_every=1,
+        on_nonfinite="skip",
+    )
+    history = fit(model, get("adding", T=20), config, out=tmp_path, quiet=True)
     assert history.status == "done"
-    assert history.skipped == sum(r.get("skipped", 0) for r in history.steps) > 0
+    skipped = [int(r["step"]) + 1 for r in history.steps if r.get("skipped")]
+    assert history.skipped == len(skipped) > 0
     assert all(np.isfinite(v).all() for v in model.params.values())
+    # a skipped step still gets its evaluation and its checkpoint: the cadence holds
+    assert [e["step"] for e in history.evals] == list(range(31))
+    assert set(skipped) < set(saved_steps) and set(range(1, 31)) <= set(saved_steps)
+    ckpt = load_checkpoint(tmp_path / "last.safetensors")
+    assert ckpt.step == 30
+    for k, v in ckpt.params.items():
+        np.testing.assert_array_equal(v, model.params[k])
 
 
 def test_every_step_is_recorded():

@@ -171,6 +171,7 @@ def cross_entropy_steps(outputs: Array, Y: Array, mask: Array) -> Array:
 
 
 def masked_mean(values: Array, mask: Array) -> float:
-    """Mean of `values` (T, B) over the steps the mask selects."""
+    """Mean of `values` (T, B) over the steps the mask selects; what the other steps hold
+    (inf or nan from outputs that overflowed where nothing is scored) does not count."""
     m = np.asarray(mask, dtype=np.float64)
-    return float(np.sum(values * m) / np.sum(m))
+    return float(np.sum(np.where(m != 0, values, 0.0) * m) / np.sum(m))

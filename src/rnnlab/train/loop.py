@@ -166,28 +166,30 @@ def fit(
             record = {"step": step, "loss": result.loss, "lr": lr, "grad_norm": norm}
             record |= {f"grad_norm/{k}": v for k, v in param_norms(result.grads).items()}
             finite = math.isfinite(result.loss) and math.isfinite(norm) and _finite(new_params)
-            if not finite:
+            if finite:
+                delta = {k: new_params[k] - model.params[k] for k in new_params}
+                record["clipped_norm"] = global_norm(grads)
+                record["update_ratio"] = global_norm(delta) / max(global_norm(model.params), 1e-300)
+                history.steps.append(record)
+                history.last_finite_norm = norm
+                model.params, opt_state = new_params, new_state
+            else:
                 history.steps.append(record | {"skipped": 1.0})
                 if config.on_nonfinite == "stop":
                     history.status, history.diverged_at = "diverged", step
                     break
                 history.skipped += 1
-                done = step + 1
-                continue
-            delta = {k: new_params[k] - model.params[k] for k in new_params}
-            record["clipped_norm"] = global_norm(grads)
-            record["update_ratio"] = global_norm(delta) / max(global_norm(model.params), 1e-300)
-            history.steps.append(record)
-            history.last_finite_norm = norm
-            model.params, opt_state = new_params, new_state
             done = step + 1
-            for callback in callbacks:
-                callback(done, model, history)
+            if finite:  # a skipped step left the model as it was: nothing new to record
+                for callback in callbacks:
+                    callback(done, model, history)
+            # a skipped step still counts: evaluations and checkpoints keep their cadence
             if done % config.eval_every == 0 or done == config.steps:
                 record_eval(done)
             if config.checkpoint_every and done % config.checkpoint_every == 0:
                 save(done)
-            bar.update(bar_task, advance=1, info=f"loss {result.loss:.4g}  ‖g‖ {norm:.3g}")
+            info = f"loss {result.loss:.4g}  ‖g‖ {norm:.3g}" + ("" if finite else "  skipped")
+            bar.update(bar_task, advance=1, info=info)
     if history.status == "running":
         history.status = "done"
     save(done)  # after divergence: the params of the last finite step

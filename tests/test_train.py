@@ -243,3 +243,25 @@ def test_diagnostics_are_recorded_and_resume_exactly(tmp_path):
         run(tmp_path / "b", interrupt=45)
     resumed = run(tmp_path / "b", resume=True)
     assert json.dumps(resumed.to_dict()) == json.dumps(straight.to_dict())
+
+
+def test_history_truncated_to_a_step_is_the_history_of_that_step():
+    """What an exact resume restores: steps, evals, skip count and the last finite norm as
+    they were after `step` steps, whatever was recorded later."""
+    steps = [
+        {"step": 0, "grad_norm": 1.0},
+        {"step": 1, "grad_norm": 2.0},
+        {"step": 2, "grad_norm": float("inf"), "skipped": 1.0},
+        {"step": 3, "grad_norm": 5.0},
+    ]
+    history = History(
+        steps=steps,
+        evals=[{"step": 0}, {"step": 2}, {"step": 4}],
+        skipped=1,
+        last_finite_norm=5.0,
+    )
+    at3 = history.truncate(3)
+    assert at3.steps == steps[:3] and [e["step"] for e in at3.evals] == [0, 2]
+    assert at3.skipped == 1 and at3.last_finite_norm == 2.0
+    at0 = history.truncate(0)
+    assert at0.steps == [] and at0.skipped == 0 and at0.last_finite_norm is None

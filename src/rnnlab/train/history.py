@@ -39,12 +39,14 @@ class History:
 
     def truncate(self, step: int) -> History:
         """The history as it was when `step` steps were done (for an exact resume)."""
+        steps = [r for r in self.steps if r["step"] < step]
+        finite = [r["grad_norm"] for r in steps if not r.get("skipped")]
         return History(
-            steps=[r for r in self.steps if r["step"] < step],
+            steps=steps,
             evals=[r for r in self.evals if r["step"] <= step],
             diagnostics=[r for r in self.diagnostics if r["step"] <= step],
-            skipped=sum(1 for r in self.steps if r["step"] < step and r.get("skipped")),
-            last_finite_norm=self.last_finite_norm,
+            skipped=len(steps) - len(finite),
+            last_finite_norm=finite[-1] if finite else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

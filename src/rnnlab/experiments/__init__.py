@@ -1,5 +1,23 @@
-"""Experiments: run configs (TOML), and later sweeps, executors and the results store."""
+"""Experiments: run configs (TOML), sweeps over them, executors (local or Ray) and the
+results store."""
 
-from rnnlab.experiments.config import ConfigError, RunConfig, build, load_config
+from rnnlab.experiments.config import ConfigError, RunConfig, build, load_config, train
+from rnnlab.experiments.executors import make_executor
+from rnnlab.experiments.store import Run, Store, StoreError
+from rnnlab.experiments.sweep import Sweep, expand, load_sweep, run_sweep
 
-__all__ = ["ConfigError", "RunConfig", "build", "load_config"]
+__all__ = [
+    "ConfigError",
+    "Run",
+    "RunConfig",
+    "Store",
+    "StoreError",
+    "Sweep",
+    "build",
+    "expand",
+    "load_config",
+    "load_sweep",
+    "make_executor",
+    "run_sweep",
+    "train",
+]

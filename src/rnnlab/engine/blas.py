@@ -25,7 +25,8 @@ import numpy as np
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENV = "RNNLAB_NUM_THREADS"
-# below ~2M multiply-adds (~50 µs on one core) a second thread saves less than it costs
+# each thread gets at least this many multiply-adds (~25 µs on one core): with less, a
+# thread costs more to wake than it saves
 _MIN_MACS_PER_THREAD = 1 << 20
 
 _num_threads: int | None = None

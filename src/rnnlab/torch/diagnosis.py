@@ -4,6 +4,11 @@ The numbers go through the same diagnostics code as the engine's: lag profile, s
 numbers, Jacobian products (the engine cells' step Jacobians on the recorded caches),
 spectra, activation statistics, then the verdict. Only the per-step weight contributions
 (dW_norm, dU_norm) are not measured here; they are None.
+
+For a PackedSequence (mt.lengths), steps past a sequence's end are masked out: the δ norms
+over the batch count the sequences still running (the trace holds zeros past the end), the
+activation statistics count the steps taken, and the lag profile and Jacobian products of
+output step t use the sequences that reach t.
 """
 
 from __future__ import annotations
@@ -80,10 +85,11 @@ def _diagnosis(
     flow = summarise_flow(
         delta_norm, lag, dependency_length=dependency_length, horizon_threshold=th.horizon
     )
-    n = _check_count(jacobian_sequences, B)
-    chosen = list(range(n))
+    reach = np.arange(B) if mt.lengths is None else np.flatnonzero(mt.lengths >= t)
+    n = min(_check_count(jacobian_sequences, B), reach.size)
+    chosen = [int(i) for i in reach[:n]]
     if n and rng is not None:
-        chosen = sorted(int(i) for i in rng.choice(B, n, replace=False))
+        chosen = sorted(int(i) for i in reach[rng.choice(reach.size, n, replace=False)])
     jacobians = _jacobians(mt, chosen) if n else []
     spectra: list[BlockSpectrum] = []
     activations = []
@@ -96,9 +102,9 @@ def _diagnosis(
     if mt.kind is not None and mt.caches is not None:
         activations = [
             layer_activation_stats(
-                layer, mt.kind, mt.states["h"][layer], caches, mt.nonlinearity, th.saturation
+                layer, mt.kind, *_taken(mt, layer), mt.nonlinearity, th.saturation
             )
-            for layer, caches in enumerate(mt.caches)
+            for layer in range(len(mt.caches))
         ]
     cell = mt.kind or "rnn"  # an unknown cell gets the remedies of a plain recurrence
     return assemble(
@@ -116,6 +122,19 @@ def _diagnosis(
         grad_norms=grad_norms,  # type: ignore[arg-type]
         nonfinite_steps=nonfinite_steps,
     )
+
+
+def _taken(mt: ModuleTrace, layer: int) -> tuple[Array, list[tuple[Array, ...]]]:
+    """One layer's states (T+1, B, S) and caches, or with lengths the steps taken only, as
+    one step of N rows: h (2, N, S), row 0 unused, and one cache; the statistics are means
+    over every step and sequence, so only which entries count matters."""
+    h, caches = mt.states["h"][layer], mt.caches[layer]  # type: ignore[index]
+    if mt.lengths is None:
+        return h, caches
+    taken = np.arange(1, h.shape[0])[:, None] <= mt.lengths  # (T, B)
+    rows = [np.stack(parts)[taken] for parts in zip(*caches, strict=True)]  # (N, ·) each
+    h_taken = h[1:][taken]  # (N, S)
+    return np.stack([np.zeros_like(h_taken), h_taken]), [tuple(rows)]
 
 
 def _check_count(n: object, B: int) -> int:

@@ -43,7 +43,9 @@ def gradient_flow(
     loss_fn(model, batch) -> scalar tensor: the user's own loss, run once with that module
     unrolled step by step (twin.py). output_step: the step t whose loss L_t the lag profile
     follows back (default T). dependency_length, jacobian_sequences, rng, grad_norms,
-    nonfinite_steps, run and thresholds are as for rnnlab.diagnose.
+    nonfinite_steps, run and thresholds are as for rnnlab.diagnose. The module may take a
+    PackedSequence: steps past a sequence's end are masked out, and the lag profile and
+    Jacobian products of step t use the sequences that reach t (diagnosis.py).
 
     The model's parameters, their .grad, its buffers and the RNG streams are as before.
     """

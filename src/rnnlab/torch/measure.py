@@ -13,6 +13,10 @@ gradient g_t = ∂L/∂output_t is backpropagated from h^top_t alone, through th
 torch.autograd.grad(h^top_t, states, grad_outputs=g_t): ∂L_t/∂h^l_k = g_t ∂h^top_t/∂h^l_k.
 For the engine's summed loss this is exactly its masked BPTT. In a bidirectional module each
 top direction is followed from its own step t (the reverse one from position T + 1 − t).
+
+A PackedSequence's sequences end at their own lengths n_b. Steps past a sequence's end are
+masked out: its states, ∂L/∂h_k, ∂L_t/∂h_k and caches there are zero, and L_t is measured on
+the sequences that reach t (for a sequence ending at t it includes the gradient of its h_n).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.torch._torch import import_torch
+from rnnlab.torch.packed import own_order
 from rnnlab.torch.preserve import preserved
 from rnnlab.torch.steps import caches
 from rnnlab.torch.twin import Recording, kind_of, recurrent_modules, twinned, weights
@@ -46,6 +51,8 @@ class ModuleTrace:
     loss: L; grad_norm: ‖∂L/∂θ‖₂ over the model's parameters that require grad.
     caches: per layer, the step caches in the engine cells' format (None when unknown);
     weights: per layer {'W': the recurrent weight (G·H, S), 'W_hr' with a projection}.
+    lengths (B,): each sequence's own number of steps, for a PackedSequence input; every
+        entry at a step k > lengths[b] is zero (masked out). None: all run T steps.
     """
 
     name: str
@@ -62,6 +69,7 @@ class ModuleTrace:
     grad_norm: float
     caches: list[list[tuple[Array, ...]]] | None
     weights: list[dict[str, Array]] | None
+    lengths: Array | None = None
 
 
 def trace(
@@ -180,6 +188,19 @@ class _Pass:
                 caches(rec.kind, ax, ah, [p[:-1] for p in parts], [p[1:] for p in parts])
                 for ax, ah, parts in zip(axs, ahs, self.states, strict=True)
             ]
+            if rec.lengths is not None:
+                self._mask(rec.lengths)
+
+    def _mask(self, lengths: Tensor) -> None:
+        """Zero every entry at steps past a sequence's end: there the twin only carried the
+        state, and ∂L/∂h_k is the carried ∂L/∂h_n, which belongs to the sequence's last step
+        (zeroing it also keeps the projection's Σ_t ∂L/∂h_tᵀ m_t to the steps taken)."""
+        torch = import_torch()
+        keep = torch.arange(self.rec.steps + 1, device=lengths.device)[:, None] <= lengths
+        keep = keep[:, :, None]  # (T+1, B, 1): h_0..h_{n_b} are sequence b's
+        self.states = [[p * keep for p in layer] for layer in self.states]
+        self.deltas = [[d * keep for d in layer] for layer in self.deltas]
+        self.caches = [tuple(a * keep[1:] for a in cache) for cache in self.caches]
 
     def module_trace(self, loss: float, grad_norm: float) -> ModuleTrace:
         torch = import_torch()
@@ -220,6 +241,7 @@ class _Pass:
             grad_norm=grad_norm,
             caches=cache_list,
             weights=weight_list,
+            lengths=None if rec.lengths is None else rec.lengths.cpu().numpy(),
         )
 
 
@@ -262,8 +284,9 @@ def _lag(rec: Recording, t: int, g_out: list[Tensor | None], g_fin: list[Tensor 
     """(L, t+1, B, S): ∂L_t/∂h^l_k for k = 0..t, by one backward pass from step t."""
     torch = import_torch()
     T, D, L = rec.steps, rec.directions, len(rec.states)
-    # L_t's gradient enters each top direction at its own step t, and at t = T also every
-    # layer through the returned (h_n, c_n)
+    # L_t's gradient enters each top direction at its own step t, and where a sequence ends
+    # at t (at T, unpacked) also every layer through the returned (h_n, c_n); a sequence
+    # shorter than t gets none (zero output gradient at its padding), so its lag stays zero
     g_output = torch.cat(
         [
             c.output.new_zeros(c.output.shape) if g is None else g
@@ -273,12 +296,14 @@ def _lag(rec: Recording, t: int, g_out: list[Tensor | None], g_fin: list[Tensor 
     S = g_output.shape[2] // D
     inject: dict[tuple[int, int], Tensor] = {}
     for d in range(D):
-        position = t - 1 if d == 0 else T - t
-        inject[(L - D + d, 0)] = g_output[position, :, d * S : (d + 1) * S]
-    if t == T:
+        g = g_output[:, :, d * S : (d + 1) * S]
+        inject[(L - D + d, 0)] = (g if d == 0 else own_order(g, rec.lengths))[t - 1]
+    ends = None if rec.lengths is None else (rec.lengths == t)[:, None]  # (B, 1)
+    if t == T or ends is not None:
         for k, g in enumerate(g_fin):
             if g is not None:
                 g = g if g.dim() == 3 else g.unsqueeze(1)  # an unbatched h_n is (L·D, S)
+                g = g if ends is None else g * ends
                 for idx in range(L):
                     inject[(idx, k)] = inject[(idx, k)] + g[idx] if (idx, k) in inject else g[idx]
     if not any(bool(torch.any(g != 0)) for g in inject.values()):

@@ -4,9 +4,10 @@ PyTorch runs a whole sequence as one kernel, so no hook sees h_t. For one diagno
 the twin replaces the module's forward: it reads the module's own parameters (no copy) and
 runs PyTorch's equations (steps.py) one step at a time, so every h_t (and c_t) is a tensor
 of its own in the autograd graph. It takes and returns exactly what the module does: input
-(T, B, D), (B, T, D) with batch_first, or unbatched (T, D); hx or (h0, c0); any number of
-layers; bidirectional; LSTM proj_size; dropout between layers in training mode (a fresh mask
-drawn with F.dropout from torch's RNG, which the pass restores afterwards).
+(T, B, D), (B, T, D) with batch_first, unbatched (T, D), or a PackedSequence (packed.py:
+each sequence runs its own steps and keeps its state after them); hx or (h0, c0); any
+number of layers; bidirectional; LSTM proj_size; dropout between layers in training mode (a
+fresh mask drawn with F.dropout from torch's RNG, which the pass restores afterwards).
 
 The swap sets the forward as an attribute of the module object, so the model keeps its own
 modules (and the user's hooks on them run), and it is undone in a `finally`, also when the
@@ -14,7 +15,7 @@ pass raises.
 
 Layers are numbered as PyTorch numbers h_n: layer l, direction d is entry l·D + d (D = 2
 when bidirectional). Each is a "layer" of the diagnosis, in its own time order: the reverse
-direction's step s reads position T + 1 − s.
+direction's step s reads position T + 1 − s (n_b + 1 − s for a packed sequence of length n_b).
 
 A module called several times in one pass is followed across the calls when each call's
 initial state is the previous call's returned state, as in a decoder that feeds (h, c) back
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.torch._torch import import_torch
+from rnnlab.torch.packed import own_order, repack, running, unpack
 from rnnlab.torch.steps import step
 
 Tensor = Any
@@ -49,7 +51,8 @@ class Recording:
     """What the twin of one module saw in one pass. states[l][k] lists state part k (h, c)
     of layer l for steps 0..T in the layer's own time order; ax[l] its input projections
     W_ih x_t + b_ih, detached, (T, B, G·H) per call; ah[l] the recurrent products
-    W_hh h_{t−1} + b_hh, one per step, in the graph; both in the same order."""
+    W_hh h_{t−1} + b_hh, one per step, in the graph; both in the same order. lengths (B,):
+    each sequence's own number of steps, for a PackedSequence input (None: all T)."""
 
     name: str
     module: Any
@@ -58,6 +61,7 @@ class Recording:
     ax: list[list[Tensor]] = field(default_factory=list)
     ah: list[list[Tensor]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    lengths: Tensor | None = None
 
     @property
     def directions(self) -> int:
@@ -143,13 +147,19 @@ def _initial_state(module: Any, kind: str, hx: Any, x: Tensor, batched: bool) ->
     return [p if batched else p.unsqueeze(1) for p in parts]
 
 
-def _chained(rec: Recording, kind: str, hx: Any) -> bool:
+def _chained(rec: Recording, kind: str, hx: Any, packed: bool) -> bool:
     """True when `hx` is what the previous call returned, so this call continues its steps."""
     if not rec.calls:
         return False
     parts = tuple(hx) if kind == "lstm" and hx is not None else (hx,)
     prev = rec.calls[-1].finals
     if hx is not None and all(a is b for a, b in zip(parts, prev, strict=True)):
+        if packed or rec.lengths is not None:
+            # the sequences would end at different steps of the chain, not at its end
+            raise ValueError(
+                f"input: got a PackedSequence in module {rec.name!r} called step by step; "
+                "expected packed input only in a module's one call of the pass"
+            )
         if rec.directions == 2:
             raise ValueError(
                 f"module {rec.name!r}: a bidirectional module called step by step has no one "
@@ -168,17 +178,20 @@ def twin_forward(rec: Recording, input: Tensor, hx: Any = None) -> tuple[Tensor,
     torch = import_torch()
     F = torch.nn.functional
     module, kind = rec.module, rec.kind
-    if isinstance(input, torch.nn.utils.rnn.PackedSequence):
-        raise ValueError(
-            f"input: got a PackedSequence for module {rec.name!r}; the twin unrolls padded "
-            "tensors only; expected the padded batch (mask the loss of the padding steps)"
-        )
-    batched = input.dim() == 3
-    x = input if batched else input.unsqueeze(1)
-    if batched and module.batch_first:
-        x = x.transpose(0, 1)  # (T, B, D), time-major from here on
+    packed = isinstance(input, torch.nn.utils.rnn.PackedSequence)
+    lengths = None
+    if packed:
+        x, lengths = unpack(input)  # (T, B, D) in the batch order of hx; batch_first ignored
+        batched = True
+    else:
+        batched = input.dim() == 3
+        x = input if batched else input.unsqueeze(1)
+        if batched and module.batch_first:
+            x = x.transpose(0, 1)  # (T, B, D), time-major from here on
     T = x.shape[0]
-    chained = _chained(rec, kind, hx)
+    chained = _chained(rec, kind, hx, packed)
+    rec.lengths = lengths
+    valid = None if lengths is None else running(T, lengths)  # (T, B)
     parts = _initial_state(module, kind, hx, x, batched)
     L, D = module.num_layers, rec.directions
     nonlinearity = getattr(module, "nonlinearity", None)
@@ -201,17 +214,26 @@ def twin_forward(rec: Recording, input: Tensor, hx: Any = None) -> tuple[Tensor,
                 rec.ax.append([])
                 rec.ah.append([])
             states, ahs = rec.states[idx], rec.ah[idx]
-            rec.ax[idx].append((ax if d == 0 else ax.flip(0)).detach())
-            hs: list[Tensor] = [None] * T
-            ax_t = ax.unbind(0)  # one view per step; ax[t] would backprop a full (T, B, G·H) each
-            for t in range(T) if d == 0 else range(T - 1, -1, -1):
+            ax = ax if d == 0 else own_order(ax, lengths)  # the direction's own time order
+            rec.ax[idx].append(ax.detach())
+            hs: list[Tensor] = []
+            # one view per step; ax[t] would backprop a full (T, B, G·H) each
+            for t, ax_t in enumerate(ax.unbind(0)):
                 ah = F.linear(state[0], w_hh, b_hh)
-                state = step(kind, nonlinearity, ax_t[t], ah, state, w_hr)
+                new = step(kind, nonlinearity, ax_t, ah, state, w_hr)
+                if valid is not None:
+                    # past its end a sequence keeps its state; the step not taken gets no grad
+                    new = tuple(
+                        torch.where(valid[t, :, None], n, s)
+                        for n, s in zip(new, state, strict=True)
+                    )
+                state = new
                 ahs.append(ah)
                 for buf, s in zip(states, state, strict=True):
                     buf.append(s)
-                hs[t] = state[0]
-            outs.append(torch.stack(hs))  # (T, B, S), in position order
+                hs.append(state[0])
+            h = torch.stack(hs)  # (T, B, S)
+            outs.append(h if d == 0 else own_order(h, lengths))  # in position order
             for buf, s in zip(finals, state, strict=True):
                 buf.append(s)
         inputs = outs[0] if D == 1 else torch.cat(outs, dim=2)
@@ -222,7 +244,9 @@ def twin_forward(rec: Recording, input: Tensor, hx: Any = None) -> tuple[Tensor,
     if not batched:
         returned = [r.squeeze(1) for r in returned]
     out = output if batched else output.squeeze(1)
-    if batched and module.batch_first:
+    if packed:
+        out = repack(output, input)
+    elif batched and module.batch_first:
         out = out.transpose(0, 1)
     rec.calls.append(Call(output=output, finals=tuple(returned), steps=T))
     return out, (tuple(returned) if kind == "lstm" else returned[0])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 
 import numpy as np
@@ -42,7 +48,7 @@ def filled(folder) -> Store:
 
 def test_a_new_store_is_versioned_wal_and_marked(tmp_path):
     with Store(tmp_path, write=True) as store:
-        assert store.schema_version == len(store_module.MIGRATIONS) == 1
+        assert store.schema_version == len(store_module.MIGRATIONS) == 2
     db = sqlite3.connect(tmp_path / "runs.db")
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert db.execute("PRAGMA application_id").fetchone() == (store_module.APPLICATION_ID,)
@@ -81,7 +87,8 @@ def test_duplicates_are_impossible(tmp_path):
         db.execute("UPDATE runs SET status = 'finished' WHERE id = 'abc123'")
 
 
-def test_a_second_writer_is_refused_while_the_first_holds_the_store(tmp_path):
+def test_a_second_writer_is_refused_while_the_first_holds_the_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "LOCK_WAIT", 0.05)
     with Store(tmp_path, write=True):
         with pytest.raises(StoreError, match="runs.db: in use by another rnnlab"):
             Store(tmp_path, write=True)
@@ -101,7 +108,7 @@ def test_an_older_schema_migrates_on_open_and_keeps_its_runs(tmp_path, monkeypat
     migration = "ALTER TABLE runs ADD COLUMN note TEXT; CREATE INDEX runs_note ON runs (note)"
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, migration])
     with Store(tmp_path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         assert store.get("abc123").status == "diverged"
     db = sqlite3.connect(tmp_path / "runs.db")
     assert db.execute("SELECT note FROM runs WHERE id = 'abc123'").fetchone() == (None,)
@@ -200,3 +207,185 @@ def test_non_finite_numbers_in_a_snapshot_come_back_as_nan():
     arrays = unpack_arrays(pack_arrays({"log_norm": [[0.0, None], [-1.5, 2.0]], "x": None}))
     np.testing.assert_array_equal(arrays["log_norm"], [[0.0, np.nan], [-1.5, 2.0]])
     assert "x" not in arrays
+
+
+def test_a_version_1_store_migrates_to_2_keeping_every_row_and_its_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    with filled(tmp_path) as store:
+        assert store.schema_version == 1
+        store.add([("0aa", "{}")])  # sorts first by id, last by when it was added
+        before = (store.runs(), store.metrics("abc123"), store.metrics("abc123", "eval"))
+        snapshots = store.diagnostics("abc123")
+        with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+            db.execute("UPDATE runs SET status = 'interrupted' WHERE id = 'def456'")
+    monkeypatch.undo()
+    with Store(tmp_path) as store:  # a reader migrates too, as for version 1
+        assert store.schema_version == 2
+        assert (store.runs(), store.metrics("abc123"), store.metrics("abc123", "eval")) == before
+        assert [r.id for r in store.runs()] == ["abc123", "def456", "0aa"]
+        ((step, arrays),) = store.diagnostics("abc123")
+        assert step == snapshots[0][0] == 0 and arrays["verdict"] == "vanishing"
+        np.testing.assert_array_equal(arrays["ratio"], snapshots[0][1]["ratio"])
+        with store.transaction() as db:
+            db.execute("UPDATE runs SET status = 'interrupted' WHERE id = 'def456'")
+            db.execute("DELETE FROM runs WHERE id = 'abc123'")  # foreign keys still cascade
+            assert db.execute("SELECT count(*) FROM metrics").fetchone() == (0,)
+            assert db.execute("SELECT count(*) FROM diagnostics").fetchone() == (0,)
+        assert store.get("def456").status == "interrupted"
+
+
+SNAPSHOT = {
+    "flow": {"ratio": 1e-5, "profile": [[1.0, 0.25, None]]},
+    "verdict": {"label": "vanishing"},
+}
+
+
+def test_a_run_written_as_it_goes_is_read_back_at_each_stage(tmp_path):
+    writer = Store(tmp_path, write=True, hold=False)
+    writer.start("mon1", json.dumps(CONFIG))
+    writer.append(
+        "mon1",
+        2,
+        SNAPSHOT,
+        [{"step": 1, "grad_norm": 0.5}, {"step": 2, "grad_norm": 1.5, "ratio": 1e-5}],
+    )
+    with Store(tmp_path) as reader:  # while the writer is open
+        run = reader.get("mon1")
+        assert (run.status, run.steps_done, run.final, run.finished_at) == ("running", 2, {}, None)
+        assert run.attempts == 1 and run.seconds is not None and run.seconds >= 0
+        ((step, arrays),) = reader.diagnostics("mon1")
+        assert step == 2 and arrays["verdict/label"] == "vanishing"
+        np.testing.assert_array_equal(arrays["flow/profile"], [[1.0, 0.25, np.nan]])
+        assert reader.metrics("mon1") == {
+            "grad_norm": [(1, 0.5), (2, 1.5)],
+            "ratio": [(2, 1e-5)],
+        }
+    writer.append(
+        "mon1",
+        4,
+        SNAPSHOT | {"verdict": {"label": "healthy"}},
+        [{"step": 3, "grad_norm": math.nan}],
+    )
+    writer.finish(
+        "mon1", "done", steps=[{"step": 5, "grad_norm": 2.0}], final={"loss": 0.25}, steps_done=5
+    )
+    writer.close()
+    with Store(tmp_path) as reader:
+        run = reader.get("mon1")
+        assert (run.status, run.error, run.steps_done, run.final) == (
+            "done",
+            None,
+            5,
+            {"loss": 0.25},
+        )
+        assert run.finished_at is not None and run.seconds == pytest.approx(
+            run.finished_at - run.started_at
+        )
+        assert [(s, str(a["verdict/label"])) for s, a in reader.diagnostics("mon1")] == [
+            (2, "vanishing"),
+            (4, "healthy"),
+        ]
+        norms = reader.metrics("mon1")["grad_norm"]
+        assert norms[:2] == [(1, 0.5), (2, 1.5)] and norms[3] == (5, 2.0)
+        assert norms[2][0] == 3 and math.isnan(norms[2][1])
+
+
+def test_a_run_started_again_starts_afresh_and_only_a_running_run_takes_appends(tmp_path):
+    with Store(tmp_path, write=True, hold=False) as store:
+        store.start("mon1", "{}")
+        store.append("mon1", 1, SNAPSHOT, [{"step": 1, "grad_norm": 1.0}])
+        store.finish("mon1", "interrupted", error="KeyboardInterrupt")
+        assert store.get("mon1").status == "interrupted"
+        with pytest.raises(
+            ValueError,
+            match=r"^run_id: got 'mon1'; expected a running run of .*\(it is interrupted\)$",
+        ):
+            store.append("mon1", 2, SNAPSHOT)
+        with pytest.raises(ValueError, match=r"run_id: got 'nope'; .*\(it is not in the store\)$"):
+            store.finish("nope", "done")
+        with pytest.raises(
+            ValueError,
+            match="^status: got 'finished'; expected done, diverged, failed or interrupted$",
+        ):
+            store.finish("mon1", "finished")
+        assert [s for s, _ in store.diagnostics("mon1")] == [1]  # the refused append left nothing
+        store.start("mon1", "{}")
+        run = store.get("mon1")
+        assert (run.status, run.attempts, run.error, run.steps_done) == ("running", 2, None, None)
+        assert store.diagnostics("mon1") == [] and store.metrics("mon1") == {}
+        store.append("mon1", 3, SNAPSHOT)
+        store.append("mon1", 3, SNAPSHOT | {"verdict": {"label": "healthy"}})  # replaces
+        assert [(s, str(a["verdict/label"])) for s, a in store.diagnostics("mon1")] == [
+            (3, "healthy")
+        ]
+
+
+def test_monitor_writers_take_the_lock_per_write_and_wait_for_a_driver(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "LOCK_WAIT", 0.1)
+    a = Store(tmp_path, write=True, hold=False)
+    b = Store(tmp_path, write=True, hold=False)
+    a.start("a", "{}")  # two monitors (two modules, or two processes) take turns
+    b.start("b", "{}")
+    a.append("a", 1, SNAPSHOT)
+    with Store(
+        tmp_path, write=True
+    ):  # a driver holds the store: a monitor's write waits, then fails
+        with pytest.raises(StoreError, match=r"runs\.db: in use by another rnnlab"):
+            b.append("b", 1, SNAPSHOT)
+    b.append("b", 1, SNAPSHOT)
+    assert [s for s, _ in a.diagnostics("b")] == [1]
+
+    monkeypatch.setattr(store_module, "LOCK_WAIT", 5.0)
+    opened = []
+
+    def driver():
+        with Store(tmp_path, write=True):
+            opened.append(time.monotonic())
+
+    with a.transaction():  # a monitor's write in progress: a driver opening waits for it
+        thread = threading.Thread(target=driver)
+        thread.start()
+        time.sleep(0.2)
+        assert not opened
+    thread.join()
+    assert len(opened) == 1
+    a.close()
+    b.close()
+
+
+KILLED = """
+import sys, time
+from rnnlab.experiments.store import Store
+store = Store(sys.argv[1], write=True, hold=False)
+store.start("mon1", '{"monitor": {"every": 2}}')
+snapshot = {"ratio": [0.5, 0.125], "label": "vanishing"}
+store.append("mon1", 2, snapshot, [{"step": 2, "grad_norm": 0.1 + 0.2}])
+snapshot = {"ratio": [0.25, 1e-300], "label": "healthy"}
+store.append("mon1", 4, snapshot, [{"step": 4, "grad_norm": 7.5}])
+print("appended", flush=True)
+time.sleep(60)
+"""
+
+
+def test_appends_survive_sigkill_and_the_run_stays_running(tmp_path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLED), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "appended\n"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    with Store(tmp_path, write=True) as store:  # the kernel released the lock with the process
+        run = store.get("mon1")
+        assert (run.status, run.steps_done, run.finished_at, run.final) == ("running", 4, None, {})
+        assert run.config == {"monitor": {"every": 2}}
+        snapshots = store.diagnostics("mon1")
+        assert [s for s, _ in snapshots] == [2, 4]
+        np.testing.assert_array_equal(snapshots[0][1]["ratio"], [0.5, 0.125])
+        np.testing.assert_array_equal(snapshots[1][1]["ratio"], [0.25, 1e-300])
+        assert [str(a["label"]) for _, a in snapshots] == ["vanishing", "healthy"]
+        assert store.metrics("mon1") == {"grad_norm": [(2, 0.1 + 0.2), (4, 7.5)]}

@@ -1,9 +1,9 @@
 """The results store: one SQLite file, `runs.db`, in a store folder; checkpoints in runs/<id>/.
 
-Schema (version 1; `PRAGMA user_version` holds the version, `application_id` marks the file):
+Schema (version 2; `PRAGMA user_version` holds the version, `application_id` marks the file):
 
     runs         id TEXT PRIMARY KEY (the config hash), config (canonical JSON), status
-                 (pending | running | done | failed | diverged), error (one line),
+                 (pending | running | done | failed | diverged | interrupted), error (one line),
                  created_at / started_at / finished_at (Unix seconds), attempts, steps_done,
                  diverged_at, skipped, seconds (the last attempt's wall time in its worker),
                  final (JSON of the last evaluation's metrics)
@@ -12,10 +12,11 @@ Schema (version 1; `PRAGMA user_version` holds the version, `application_id` mar
     diagnostics  (run_id, step) PRIMARY KEY, arrays BLOB: an .npz archive of the snapshot's
                  numbers and strings, read back with allow_pickle=False
 
-The primary keys make a duplicate row impossible. The driver of a sweep (or `rnnlab run`) is
-the only writer; it holds an exclusive lock on `runs.lock` while the store is open for
-writing. Opening migrates an older schema; a newer schema, a file that is not an rnnlab
-store or a corrupted one raises StoreError naming the file, and the file is left as it is.
+The primary keys make a duplicate row impossible. One process writes at a time: a writer
+holds an exclusive lock on `runs.lock` (see Store). The driver of a sweep (or `rnnlab run`)
+holds it while the store is open; a GradientFlowMonitor holds it for each write only.
+Opening migrates an older schema; a newer schema, a file that is not an rnnlab store or a
+corrupted one raises StoreError naming the file, and the file is left as it is.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ DB_NAME = "runs.db"
 LOCK_NAME = "runs.lock"
 RUNS_DIR = "runs"
 APPLICATION_ID = 0x524E4E4C  # "RNNL": tells an rnnlab store from any other SQLite file
-STATUSES = ("pending", "running", "done", "failed", "diverged")
+STATUSES = ("pending", "running", "done", "failed", "diverged", "interrupted")
 FINISHED = ("done", "diverged")  # a diverged run is a result, like a done one
+# how long a writer waits for runs.lock: a monitor holds it for one transaction (milliseconds),
+# a sweep for the whole sweep
+LOCK_WAIT = 1.0
 
 # MIGRATIONS[v] takes a store from schema version v to v + 1; a new version appends one.
 MIGRATIONS: list[str] = [
@@ -77,6 +81,33 @@ MIGRATIONS: list[str] = [
         arrays BLOB NOT NULL,
         PRIMARY KEY (run_id, step)
     ) STRICT, WITHOUT ROWID;
+    CREATE INDEX runs_status ON runs (status);
+    """,
+    # 'interrupted' (a monitored run stopped by Ctrl-C): SQLite changes a CHECK constraint
+    # only by rebuilding the table; rowid is copied, as runs() orders by it
+    """
+    CREATE TABLE runs_v2 (
+        id TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'running', 'done', 'failed', 'diverged', 'interrupted')),
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        steps_done INTEGER,
+        diverged_at INTEGER,
+        skipped INTEGER,
+        seconds REAL,
+        final TEXT
+    ) STRICT;
+    INSERT INTO runs_v2 (rowid, id, config, status, error, created_at, started_at, finished_at,
+        attempts, steps_done, diverged_at, skipped, seconds, final)
+        SELECT rowid, id, config, status, error, created_at, started_at, finished_at,
+        attempts, steps_done, diverged_at, skipped, seconds, final FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v2 RENAME TO runs;
     CREATE INDEX runs_status ON runs (status);
     """,
 ]
@@ -179,13 +210,28 @@ def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
 class Store:
     """A results store folder: `runs.db`, and each run's checkpoints in `runs/<id>/`.
 
-    Store(folder, write=True) creates the folder and database if needed and takes the
-    writer's lock; Store(folder) opens an existing store to read (and never creates one)."""
+    Store(folder) opens an existing store to read (and never creates one); readers never
+    wait for a writer (WAL). Store(folder, write=True) creates the folder and database if
+    needed and writes; one process writes at a time, holding an exclusive lock on runs.lock:
 
-    def __init__(self, folder: str | os.PathLike[str], write: bool = False) -> None:
+    - hold=True (the sweep driver, `rnnlab run`): the lock is taken on opening and kept until
+      close, because the driver reads which runs are left and then runs them;
+    - hold=False (GradientFlowMonitor): the lock is taken around each write transaction only
+      (start, append, finish), for milliseconds. Monitors writing one store, from one process
+      or several, take turns; their run ids differ, so no two write the same rows. While a
+      driver holds the store, a monitor's write waits LOCK_WAIT seconds, then raises
+      StoreError (the monitor keeps the snapshot and writes it later).
+
+    A writer that opens waits up to LOCK_WAIT for the lock, so a monitor's write in progress
+    does not refuse a driver. The kernel drops the lock when its process dies."""
+
+    def __init__(
+        self, folder: str | os.PathLike[str], write: bool = False, *, hold: bool = True
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         self._lock_fd: int | None = None
+        self._guest = write and not hold  # takes the lock per transaction
         if not write and not self.path.exists():
             raise StoreError(
                 f"{self.path}: no results store here; expected a folder written by "
@@ -193,9 +239,13 @@ class Store:
             )
         if write:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._lock()
+            if hold:
+                self._lock()
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            # a monitor may be made in one thread and stepped in another (never both at once)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=not self._guest
+            )
         except sqlite3.Error as err:
             self._unlock()
             raise StoreError(f"{self.path}: cannot open the results store ({err})") from None
@@ -215,14 +265,19 @@ class Store:
 
     def _lock(self) -> None:
         fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreError(
-                f"{self.path}: in use by another rnnlab sweep or run (one writer per store); "
-                "wait for it to finish or choose another --out"
-            ) from None
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise StoreError(
+                        f"{self.path}: in use by another rnnlab sweep or run (one writer per "
+                        "store); wait for it to finish or choose another --out (store=)"
+                    ) from None
+                time.sleep(0.01)
         self._lock_fd = fd  # the kernel drops the lock when this process dies, even by SIGKILL
 
     def _unlock(self) -> None:
@@ -232,7 +287,6 @@ class Store:
 
     def _open(self) -> None:
         db = self._db
-        db.execute("PRAGMA foreign_keys = ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         app = db.execute("PRAGMA application_id").fetchone()[0]
         tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -245,12 +299,16 @@ class Store:
             )
         check = db.execute("PRAGMA quick_check").fetchall()
         if check != [("ok",)]:
+            detail = " ".join(str(check[0][0]).split())  # SQLite's report may span lines
             raise StoreError(
-                f"{self.path}: corrupted ({check[0][0]}); it was left as it is — move it "
+                f"{self.path}: corrupted ({detail}); it was left as it is — move it "
                 "away to start a new store"
             )
         if version < len(MIGRATIONS):
             self._migrate()
+        # on only now: a migration that rebuilds runs would cascade its DROP into the rows
+        # that reference it
+        db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA journal_mode = WAL")
 
     def _migrate(self) -> None:
@@ -266,14 +324,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing: a crash inside leaves the store as it was before."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """All or nothing: a crash inside leaves the store as it was before. With hold=False
+        the writer's lock is taken for the transaction's length."""
+        if self._guest:
+            self._lock()
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if self._guest:
+                self._unlock()
 
     def close(self) -> None:
         self._db.close()
@@ -318,18 +383,8 @@ class Store:
         status = result["status"]
         if status not in ("done", "diverged", "failed"):
             raise ValueError(f"status: got {status!r}; expected done, diverged or failed")
-        train = [
-            (run_id, "train", name, int(r["step"]), _nan_to_none(float(v)))
-            for r in result.get("steps", [])
-            for name, v in r.items()
-            if name != "step"
-        ]
-        evals = [
-            (run_id, "eval", name, int(r["step"]), _nan_to_none(float(v)))
-            for r in result.get("evals", [])
-            for name, v in r.items()
-            if name != "step"
-        ]
+        train = _metric_rows(run_id, "train", result.get("steps", []))
+        evals = _metric_rows(run_id, "eval", result.get("evals", []))
         snapshots = [
             (run_id, int(r["step"]), pack_arrays({k: v for k, v in r.items() if k != "step"}))
             for r in result.get("diagnostics", [])
@@ -353,6 +408,89 @@ class Store:
                     json.dumps(result.get("final") or {}),
                     run_id,
                 ),
+            )
+
+    # --- a run written as it goes (GradientFlowMonitor) ------------------------------------
+
+    def start(self, run_id: str, config: str) -> None:
+        """Add the run `run_id` (config JSON) as running. An existing run of that id starts
+        afresh: its metrics and snapshots are dropped, as record() would replace them."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO runs (id, config, created_at) VALUES (?, ?, ?)",
+                (run_id, config, now),
+            )
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM diagnostics WHERE run_id = ?", (run_id,))
+            db.execute(
+                "UPDATE runs SET status = 'running', started_at = ?, attempts = attempts + 1, "
+                "error = NULL, finished_at = NULL, steps_done = NULL, seconds = NULL, "
+                "final = NULL WHERE id = ?",
+                (now, run_id),
+            )
+
+    def append(
+        self,
+        run_id: str,
+        step: int,
+        snapshot: dict[str, Any],
+        steps: Sequence[dict[str, float]] = (),
+    ) -> None:
+        """Add one diagnostics snapshot at `step` (a JSON-safe record, as pack_arrays takes)
+        and training metrics ({"step": s, name: value, ...} per step) to the running run
+        `run_id`, in one transaction: committed when this returns, so a crash after it, even
+        SIGKILL, keeps them. A snapshot or metric at a step already stored replaces it."""
+        blob = pack_arrays(snapshot)  # encoded before the transaction: the lock is held for less
+        with self.transaction() as db:
+            self._still_running(db, run_id, max([step, *(int(r["step"]) for r in steps)]))
+            db.execute("INSERT OR REPLACE INTO diagnostics VALUES (?, ?, ?)", (run_id, step, blob))
+            db.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)",
+                _metric_rows(run_id, "train", steps),
+            )
+
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        steps: Sequence[dict[str, float]] = (),
+        final: dict[str, float] | None = None,
+        steps_done: int | None = None,
+    ) -> None:
+        """End the running run `run_id`: status done, diverged, failed or interrupted, a
+        one-line error, the training metrics not appended yet, the final metrics."""
+        if status not in ("done", "diverged", "failed", "interrupted"):
+            raise ValueError(
+                f"status: got {status!r}; expected done, diverged, failed or interrupted"
+            )
+        with self.transaction() as db:
+            self._still_running(db, run_id, steps_done)
+            db.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)",
+                _metric_rows(run_id, "train", steps),
+            )
+            now = time.time()
+            db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ?, "
+                "seconds = ? - started_at, final = ? WHERE id = ?",
+                (status, error, now, now, json.dumps(final or {}), run_id),
+            )
+
+    def _still_running(self, db: sqlite3.Connection, run_id: str, steps_done: int | None) -> None:
+        """Raise unless `run_id` is running; note its progress (steps done, seconds so far)."""
+        cursor = db.execute(
+            "UPDATE runs SET steps_done = max(coalesce(steps_done, 0), coalesce(?, 0)), "
+            "seconds = ? - started_at WHERE id = ? AND status = 'running'",
+            (steps_done, time.time(), run_id),
+        )
+        if cursor.rowcount != 1:
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            what = "it is not in the store" if row is None else f"it is {row[0]}"
+            raise ValueError(
+                f"run_id: got {run_id!r}; expected a running run of {self.path} ({what})"
             )
 
     # --- reading ---------------------------------------------------------------------------
@@ -421,6 +559,18 @@ class Store:
             "SELECT step, arrays FROM diagnostics WHERE run_id = ? ORDER BY step", (run_id,)
         ).fetchall()
         return [(step, unpack_arrays(blob)) for step, blob in rows]
+
+
+def _metric_rows(
+    run_id: str, kind: str, records: Sequence[dict[str, float]]
+) -> list[tuple[Any, ...]]:
+    """Metrics rows of records {"step": s, name: value, ...}; NULL for NaN."""
+    return [
+        (run_id, kind, name, int(r["step"]), _nan_to_none(float(v)))
+        for r in records
+        for name, v in r.items()
+        if name != "step"
+    ]
 
 
 # --- selecting (ls, export) ----------------------------------------------------------------

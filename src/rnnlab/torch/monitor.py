@@ -15,11 +15,22 @@ backward pass through the unrolled twin). It changes nothing the training sees: 
 bit-identical to an unmonitored one. The pre-clip norms passed as grad_norm accumulate, so
 each verdict also sees the run's spikes and non-finite steps.
 
-records hold {"step": step, **Diagnosis.to_dict()}. With `store` (a folder) the run goes to
-the rnnlab results store when the monitor closes: its diagnoses, and per step the grad_norm
-and the diagnosis' loss, ratio, decay_factor and horizon, so `rnnlab show` and the report read
-it. With `tensorboard` (a SummaryWriter, or a log folder when tensorboard is installed) the
-same numbers, the lag profile at a few lags and the verdict go to TensorBoard as they come.
+records hold {"step": step, **Diagnosis.to_dict()}. With `store` (a folder) the run is in the
+rnnlab results store as it goes, for `rnnlab ls`, `show`, `report` and `export`:
+- at construction, the run (its config) with status running;
+- at each diagnosis, in one committed transaction: the snapshot, and the metrics of the steps
+  since the last one (grad_norm; at the diagnosis' step its loss, grad norm, ratio,
+  decay_factor and horizon). A crash, even SIGKILL, loses only the steps since;
+- at close(), the remaining metrics and the status: done; failed (an exception left the
+  `with` block; the error's first line is kept) or interrupted (KeyboardInterrupt or another
+  BaseException that is not an Exception).
+The monitor takes the store's lock for each write only (Store(..., hold=False)), so monitors
+of several modules or processes share a store. A sweep driver holds it for its whole length:
+then the monitor warns once, keeps the snapshots in memory (`records`) and writes them once
+the store is free; close() raises StoreError if it is still held then (or, with an exception
+leaving the `with` block, warns and lets that exception through).
+With `tensorboard` (a SummaryWriter, or a log folder when tensorboard is installed) the same
+numbers, the lag profile at a few lags and the verdict go to TensorBoard as they come.
 """
 
 from __future__ import annotations
@@ -31,13 +42,16 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
 from rnnlab.diagnostics.diagnose import SHOWN_LAGS
 from rnnlab.torch.flow import gradient_flow
 from rnnlab.torch.measure import module_info
 from rnnlab.torch.twin import recurrent_modules
+
+if TYPE_CHECKING:
+    from rnnlab.experiments.store import Store
 
 
 class GradientFlowMonitor:
@@ -91,8 +105,7 @@ class GradientFlowMonitor:
         self.grad_norms: list[float] = []
         self.latest: Diagnosis | None = None
         self.steps_seen = 0
-        self._metrics: dict[int, dict[str, float]] = {}
-        self._start = time.perf_counter()
+        self._metrics: dict[int, dict[str, float]] = {}  # steps not in the store yet
         self._closed = False
         self.config = {
             "model": module_info(self.module, found[self.module]),
@@ -106,12 +119,19 @@ class GradientFlowMonitor:
         }
         self.store = None if store is None else os.fspath(store)
         self.run_id = run_id or _run_id(self.config)
+        self._store: Store | None = None
+        self._appended = 0  # records already in the store
+        self._warned = False
         if self.store is not None:
             from rnnlab.experiments.store import Store
 
-            with Store(self.store, write=True) as s:
-                s.add([(self.run_id, json.dumps(self.config, sort_keys=True))])
-                s.mark_running(self.run_id)
+            # fails here, before training, on a store that is corrupted, newer or held
+            self._store = Store(self.store, write=True, hold=False)
+            try:
+                self._store.start(self.run_id, json.dumps(self.config, sort_keys=True))
+            except BaseException:
+                self._store.close()
+                raise
         self._writer, self._own_writer = _writer(tensorboard)
 
     def step(
@@ -141,34 +161,77 @@ class GradientFlowMonitor:
             "horizon": float(d.flow.horizon),
         }
         self._metrics.setdefault(s, {}).update(summary)
+        if self._store is not None:
+            from rnnlab.experiments.store import StoreError
+
+            try:
+                self._append()
+            except StoreError as err:  # a sweep holds the store: written later
+                if not self._warned:
+                    warnings.warn(
+                        f"store: {err}; the monitor keeps its snapshots in memory (records) "
+                        "and writes them when the store is free",
+                        stacklevel=2,
+                    )
+                    self._warned = True
         if self._writer is not None:
             self._log(s, d, summary)
         return d
 
     def close(self, error: BaseException | None = None) -> None:
-        """Write the run to the store (status done, or failed with `error`) and close the
-        TensorBoard writer the monitor opened. Closing twice does nothing."""
+        """End the run in the store (status done; failed or interrupted with `error`, see the
+        module docstring) and close the TensorBoard writer the monitor opened. Closing twice
+        does nothing."""
         if self._closed:
             return
         self._closed = True
         if self._own_writer and self._writer is not None:
             self._writer.close()
-        if self.store is None:
+        if self._store is None:
             return
-        from rnnlab.experiments.store import Store
+        from rnnlab.experiments.store import StoreError
 
-        result: dict[str, Any] = {
-            "status": "failed" if error is not None else "done",
-            "error": None if error is None else f"{type(error).__name__}: {error}".splitlines()[0],
-            "steps": [{"step": s} | m for s, m in sorted(self._metrics.items())],
-            "evals": [],
-            "diagnostics": [_finite_lists(r) for r in self.records],
-            "final": {},
-            "steps_done": self.steps_seen,
-            "seconds": time.perf_counter() - self._start,
-        }
-        with Store(self.store, write=True) as s:
-            s.record(self.run_id, result)
+        status, message = "done", None
+        if error is not None:
+            status = "failed" if isinstance(error, Exception) else "interrupted"
+            first = next(iter(str(error).splitlines()), "")
+            message = type(error).__name__ + (f": {first}" if first else "")
+        try:
+            self._append()
+            self._store.finish(
+                self.run_id,
+                status,
+                error=message,
+                steps=self._pending_steps(),
+                steps_done=self.steps_seen,
+            )
+        except StoreError as err:
+            if error is None:
+                raise
+            # the user's exception matters more than the store's state: let it through
+            warnings.warn(
+                f"store: {err}; run {self.run_id} stays running there with "
+                f"{self._appended} of {len(self.records)} snapshots (all are in records)",
+                stacklevel=3,
+            )
+        finally:
+            self._store.close()
+
+    def _append(self) -> None:
+        """Append each record the store lacks, with the metrics of the steps before it;
+        StoreError while another writer holds the store."""
+        assert self._store is not None
+        while self._appended < len(self.records):
+            record = self.records[self._appended]
+            snapshot = {k: v for k, v in _finite_lists(record).items() if k != "step"}
+            steps = self._pending_steps()
+            self._store.append(self.run_id, record["step"], snapshot, steps)
+            for row in steps:  # in the store now
+                del self._metrics[int(row["step"])]
+            self._appended += 1
+
+    def _pending_steps(self) -> list[dict[str, float]]:
+        return [{"step": s} | m for s, m in sorted(self._metrics.items())]
 
     def __enter__(self) -> GradientFlowMonitor:
         return self

@@ -31,7 +31,8 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/pytest
 
-# Each script prints its table; `--write` (step.py, sweep.py) updates its BENCHMARKS.md section.
+# Each script prints its table; with `--write` it rewrites its own BENCHMARKS.md section
+# (the command is in that section's "Regenerate" line). `make bench` only prints.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/step.py
 	$(BIN)/python benchmarks/tasks.py

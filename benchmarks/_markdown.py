@@ -1,7 +1,18 @@
-"""BENCHMARKS.md holds one '## ' section per benchmark script; each script rewrites its own."""
+"""BENCHMARKS.md holds one '## ' section per benchmark script; each script rewrites its own.
+
+Besides replace_section, the pieces every script's section footer shares: the machine
+(cores(), load_average(), now(), versions()), the load warning and the regenerate command.
+"""
 
 from __future__ import annotations
 
+import argparse
+import datetime as _dt
+import os
+import platform
+import re
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
@@ -13,13 +24,103 @@ TITLE = (
 
 def replace_section(path: Path, section: str) -> None:
     """Put `section` (from its '## ' heading) in the markdown file, replacing an earlier
-    version of it and leaving every other section as it is."""
+    version of it and leaving every other section as it is (byte for byte). Sections are
+    separated by one blank line."""
     text = path.read_text(encoding="utf-8") if path.exists() else TITLE
     heading = section.splitlines()[0]
-    if heading in text:
-        begin = text.index(heading)
-        end = text.find("\n## ", begin + len(heading))
-        text = text[:begin] + section + (text[end + 1 :] if end >= 0 else "")
+    section = section.rstrip("\n") + "\n"
+    match = re.search(f"^{re.escape(heading)}$", text, flags=re.MULTILINE)  # the whole line
+    if match:
+        begin = match.start()
+        end = text.find("\n## ", match.end())
+        text = text[:begin] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text, encoding="utf-8")
+
+
+def add_write_options(parser: argparse.ArgumentParser) -> None:
+    """--write, and --file for where to (default BENCHMARKS.md)."""
+    parser.add_argument(
+        "--write", action="store_true", help="also rewrite this script's BENCHMARKS.md section"
+    )
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=BENCHMARKS_MD,
+        metavar="PATH",
+        help="the markdown file --write updates (default: the repository's BENCHMARKS.md)",
+    )
+
+
+# set in the environment, these change the threads a run gets, so its command repeats them
+THREAD_VARIABLES = ("RNNLAB_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def regenerate_command(script: str, argv: Sequence[str]) -> str:
+    """The command that repeats this run and writes its section: the thread-count variables
+    set in the environment, `python benchmarks/<script>`, the run's own arguments but --write,
+    then --write."""
+    env = [f"{v}={shlex.quote(os.environ[v])}" for v in THREAD_VARIABLES if v in os.environ]
+    args = [shlex.quote(a) for a in argv if a != "--write"]
+    return " ".join([*env, "python", f"benchmarks/{script}", *args, "--write"])
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def load_average() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+def now() -> str:
+    """Local date and time, with the time zone: '2026-11-27 13:57 UTC'."""
+    return _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def versions(*modules: str) -> str:
+    """'numpy 2.4.6, torch 2.13.0+cpu, Python 3.11.7' for the named (imported) modules."""
+    import importlib
+
+    found = [f"{m} {importlib.import_module(m).__version__}" for m in modules]
+    return ", ".join([*found, f"Python {platform.python_version()}"])
+
+
+def overloaded(load: Sequence[float], cores: int) -> bool:
+    """Whether the 1-minute load average, sampled during a run, exceeded the cores plus the
+    benchmark's own process: other jobs competed for the cores."""
+    return max(load) > cores + 1
+
+
+def load_sentence(load: Sequence[float]) -> str:
+    """'1-minute load average 0.7 at the start, 1.0 at the end.' from (start, end)."""
+    return f"1-minute load average {load[0]:.1f} at the start, {load[-1]:.1f} at the end."
+
+
+def warning(cores: int, also: str = "") -> str:
+    """The paragraph a footer carries when overloaded(); `also` adds the script's own reasons
+    (', or ...')."""
+    return (
+        "**Warning: other jobs loaded the machine during this run (1-minute load average "
+        f"above {cores + 1}, its {cores} cores plus this benchmark's own{also}); treat these "
+        "numbers as unreliable.**\n\n"
+    )
+
+
+def value_range(values: Sequence[float], unit: str, digits: int = 1) -> str:
+    """'3.1 %' for one value (or equal ones), '3.1–3.3 %' for several, '-0.4 to 3.3 %' when
+    the lowest is negative."""
+    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    if lo == hi:
+        return f"{lo} {unit}"
+    return f"{lo}{' to ' if min(values) < 0 else '–'}{hi} {unit}"
+
+
+def join(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -39,9 +39,7 @@ the count overstates torch's work by 2·T·B·D·G.)
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import gc
-import os
 import platform
 import statistics
 import sys
@@ -51,8 +49,8 @@ from typing import Any
 
 import numpy as np
 
+import _markdown  # benchmarks/ is on sys.path
 import rnnlab
-from _markdown import BENCHMARKS_MD, replace_section  # benchmarks/ is on sys.path
 
 CELLS = ("rnn", "lstm", "gru")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -163,9 +161,9 @@ def run(rows: str, repeats: int, long_repeats: int, warmup: int, pause: float) -
     import torch
 
     rnnlab.keep_freed_memory()  # as rnnlab's CLI and sweep workers do (engine/memory.py)
-    load_start = os.getloadavg()[0]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(cores or 1)
+    load_start = _markdown.load_average()
+    cores = _markdown.cores()
+    torch.set_num_threads(cores)
     # the peak is measured before every row and at the end: other jobs on the machine can
     # only push it down, so the highest median is the best estimate of what the machine can do
     peaks = []
@@ -231,9 +229,9 @@ def run(rows: str, repeats: int, long_repeats: int, warmup: int, pause: float) -
         numpy=np.__version__,
         torch=torch.__version__,
         python=platform.python_version(),
-        load=(load_start, os.getloadavg()[0]),
+        load=(load_start, _markdown.load_average()),
         pause=pause,
-        date=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        date=_markdown.now(),
     )
 
 
@@ -255,7 +253,7 @@ def table(res: dict[str, Any]) -> str:
 
 def overloaded(res: dict[str, Any]) -> bool:
     """Whether other jobs visibly competed for the cores during the run."""
-    return max(res["load"]) > res["cores"] + 1 or min(res["peaks"]) < 0.7 * res["peak"]
+    return _markdown.overloaded(res["load"], res["cores"]) or min(res["peaks"]) < 0.7 * res["peak"]
 
 
 def footer(res: dict[str, Any], command: str) -> str:
@@ -267,13 +265,13 @@ def footer(res: dict[str, Any], command: str) -> str:
         f"numpy {res['numpy']} "
         f"(OpenBLAS; rnnlab's large products on {res['rnnlab_threads']} threads, its per-step "
         f"ones on 1), torch {res['torch']} "
-        f"(set_num_threads({res['torch_threads']})), Python {res['python']}. 1-minute load "
-        f"average {res['load'][0]:.1f} at the start, {res['load'][1]:.1f} at the end.\n\n"
+        f"(set_num_threads({res['torch_threads']})), Python {res['python']}. "
+        + _markdown.load_sentence(res["load"])
+        + "\n\n"
         + (
-            "**Warning: other jobs loaded the machine during this run (1-minute load average "
-            f"above {res['cores'] + 1}, its {res['cores']} cores plus this benchmark's own, or "
-            "a GEMM peak measurement more than 30 % below the highest); treat these numbers as "
-            "unreliable.**\n\n"
+            _markdown.warning(
+                res["cores"], ", or a GEMM peak measurement more than 30 % below the highest"
+            )
             if overloaded(res)
             else ""
         )
@@ -369,16 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--repeats/--long-repeats: got {repeats}/{long_repeats}; expected >= 1")
 
     res = run(args.rows, repeats, long_repeats, args.warmup, args.pause)
-    command = "python benchmarks/step.py " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]) if a != "--write"
-    )
-    command = command.strip() + " --write"
+    command = _markdown.regenerate_command("step.py", argv if argv is not None else sys.argv[1:])
     print()
     print(table(res))
     print(footer(res, command))
     if args.write:
-        replace_section(BENCHMARKS_MD, markdown(res, command))
-        print(f"wrote {BENCHMARKS_MD}")
+        _markdown.replace_section(_markdown.BENCHMARKS_MD, markdown(res, command))
+        print(f"wrote {_markdown.BENCHMARKS_MD}")
     return 0
 
 

@@ -81,12 +81,15 @@ def test_skip_drops_nonfinite_updates_and_counts_them(tmp_path, monkeypatch):
         checkpoint_every=1,
         on_nonfinite="skip",
     )
-    history = fit(model, get("adding", T=20), config, out=tmp_path, quiet=True)
+    called = []
+    callback = lambda step, model, history: called.append(step)  # noqa: E731
+    history = fit(model, get("adding", T=20), config, [callback], out=tmp_path, quiet=True)
     assert history.status == "done"
     skipped = [int(r["step"]) + 1 for r in history.steps if r.get("skipped")]
     assert history.skipped == len(skipped) > 0
     assert all(np.isfinite(v).all() for v in model.params.values())
-    # a skipped step still gets its evaluation and its checkpoint: the cadence holds
+    # a skipped step still gets its callbacks, evaluation and checkpoint: the cadence holds
+    assert called == list(range(31))
     assert [e["step"] for e in history.evals] == list(range(31))
     assert set(skipped) < set(saved_steps) and set(range(1, 31)) <= set(saved_steps)
     ckpt = load_checkpoint(tmp_path / "last.safetensors")

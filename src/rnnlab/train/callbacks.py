@@ -1,5 +1,6 @@
 """Training callbacks. A callback is called once before training (step 0) and after every
-finite step as `callback(step, model, history)`, where `step` counts the steps done."""
+step as `callback(step, model, history)`, where `step` counts the steps done; after a skipped
+(non-finite) step the model is the one before it."""
 
 from __future__ import annotations
 

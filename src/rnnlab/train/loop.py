@@ -180,10 +180,10 @@ def fit(
                     break
                 history.skipped += 1
             done = step + 1
-            if finite:  # a skipped step left the model as it was: nothing new to record
-                for callback in callbacks:
-                    callback(done, model, history)
-            # a skipped step still counts: evaluations and checkpoints keep their cadence
+            # a skipped step still counts: diagnostics, evaluations and checkpoints keep their
+            # cadence (a diagnosis due where the gradient blew up is the one to keep)
+            for callback in callbacks:
+                callback(done, model, history)
             if done % config.eval_every == 0 or done == config.steps:
                 record_eval(done)
             if config.checkpoint_every and done % config.checkpoint_every == 0:

@@ -320,6 +320,22 @@ def test_a_run_started_again_starts_afresh_and_only_a_running_run_takes_appends(
         ]
 
 
+def test_start_refuses_the_id_of_another_run_and_a_restart_forgets_the_old_attempt(tmp_path):
+    with Store(tmp_path, write=True, hold=False) as store:
+        store.start("mon1", '{"a": 1}')
+        with store.transaction() as db:  # as an earlier attempt that diverged would leave it
+            db.execute("UPDATE runs SET diverged_at = 7, skipped = 2 WHERE id = 'mon1'")
+        with pytest.raises(
+            StoreError,
+            match=r"^run_id: got 'mon1', the id of another run in .*; expected a new id$",
+        ):
+            store.start("mon1", '{"a": 2}')
+        assert store.get("mon1").config == {"a": 1}  # the refusal changed nothing
+        store.start("mon1", '{"a": 1}')
+        run = store.get("mon1")
+        assert (run.diverged_at, run.skipped, run.attempts) == (None, None, 2)
+
+
 def test_monitor_writers_take_the_lock_per_write_and_wait_for_a_driver(tmp_path, monkeypatch):
     monkeypatch.setattr(store_module, "LOCK_WAIT", 0.1)
     a = Store(tmp_path, write=True, hold=False)

@@ -226,12 +226,14 @@ def test_a_store_a_sweep_holds_keeps_the_snapshots_until_it_is_free(tmp_path, mo
     with Store(tmp_path, write=True):  # a driver holds the store for a while
         with pytest.warns(UserWarning, match="in use by another rnnlab.*keeps its snapshots"):
             m.step(data[0])
+        assert m._store.lock_wait == 0  # later diagnoses do not make training wait
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # warned once only
             m.step(data[1])
         with Store(tmp_path) as store:
             assert store.diagnostics(m.run_id) == []
     m.step(data[2])  # free again: the two held back and this one
+    assert m._store.lock_wait == store_module.LOCK_WAIT
     with Store(tmp_path) as store:
         assert [s for s, _ in store.diagnostics(m.run_id)] == [1, 2, 3]
         assert store.metrics(m.run_id)["ratio"] == [
@@ -273,3 +275,17 @@ def test_readers_show_a_running_monitored_run(tmp_path):
     page = report.read_text()
     assert "Status: <b>running</b>" in page and m.records[-1]["verdict"]["label"] in page
     m.close()
+
+
+def test_a_tensorboard_writer_that_fails_leaves_no_run_behind(tmp_path, monkeypatch):
+    from rnnlab.torch import monitor as monitor_module
+
+    def broken(tensorboard):
+        raise OSError("no space left")
+
+    monkeypatch.setattr(monitor_module, "_writer", broken)
+    with pytest.raises(OSError, match="no space left"):
+        rt.GradientFlowMonitor(
+            Tagger(), every=1, loss_fn=loss_fn, store=tmp_path, tensorboard=tmp_path / "tb"
+        )
+    assert not (tmp_path / "runs.db").exists()  # no run left "running" forever

@@ -232,6 +232,7 @@ class Store:
         self.path = self.folder / DB_NAME
         self._lock_fd: int | None = None
         self._guest = write and not hold  # takes the lock per transaction
+        self.lock_wait = LOCK_WAIT  # seconds a write waits for runs.lock before refusing
         if not write and not self.path.exists():
             raise StoreError(
                 f"{self.path}: no results store here; expected a folder written by "
@@ -265,19 +266,22 @@ class Store:
 
     def _lock(self) -> None:
         fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise StoreError(
-                        f"{self.path}: in use by another rnnlab sweep or run (one writer per "
-                        "store); wait for it to finish or choose another --out (store=)"
-                    ) from None
-                time.sleep(0.01)
+        deadline = time.monotonic() + self.lock_wait
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"{self.path}: in use by another rnnlab sweep or run (one writer "
+                            "per store); wait for it to finish or choose another --out (store=)"
+                        ) from None
+                    time.sleep(0.01)
+        except BaseException:  # refused, or interrupted while waiting: no fd (or lock) leaks
+            os.close(fd)
+            raise
         self._lock_fd = fd  # the kernel drops the lock when this process dies, even by SIGKILL
 
     def _unlock(self) -> None:
@@ -417,6 +421,12 @@ class Store:
         afresh: its metrics and snapshots are dropped, as record() would replace them."""
         now = time.time()
         with self.transaction() as db:
+            row = db.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is not None and row[0] != config:
+                raise StoreError(
+                    f"run_id: got {run_id!r}, the id of another run in {self.path} (a "
+                    "different config); expected a new id"
+                )
             db.execute(
                 "INSERT OR IGNORE INTO runs (id, config, created_at) VALUES (?, ?, ?)",
                 (run_id, config, now),
@@ -425,8 +435,8 @@ class Store:
             db.execute("DELETE FROM diagnostics WHERE run_id = ?", (run_id,))
             db.execute(
                 "UPDATE runs SET status = 'running', started_at = ?, attempts = attempts + 1, "
-                "error = NULL, finished_at = NULL, steps_done = NULL, seconds = NULL, "
-                "final = NULL WHERE id = ?",
+                "error = NULL, finished_at = NULL, steps_done = NULL, diverged_at = NULL, "
+                "skipped = NULL, seconds = NULL, final = NULL WHERE id = ?",
                 (now, run_id),
             )
 

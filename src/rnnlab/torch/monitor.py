@@ -122,17 +122,20 @@ class GradientFlowMonitor:
         self._store: Store | None = None
         self._appended = 0  # records already in the store
         self._warned = False
+        self._writer, self._own_writer = _writer(tensorboard)
         if self.store is not None:
             from rnnlab.experiments.store import Store
 
             # fails here, before training, on a store that is corrupted, newer or held
-            self._store = Store(self.store, write=True, hold=False)
             try:
+                self._store = Store(self.store, write=True, hold=False)
                 self._store.start(self.run_id, json.dumps(self.config, sort_keys=True))
             except BaseException:
-                self._store.close()
+                if self._store is not None:
+                    self._store.close()
+                if self._own_writer and self._writer is not None:
+                    self._writer.close()
                 raise
-        self._writer, self._own_writer = _writer(tensorboard)
 
     def step(
         self, batch: Any, *, step: int | None = None, grad_norm: Any = None
@@ -162,11 +165,13 @@ class GradientFlowMonitor:
         }
         self._metrics.setdefault(s, {}).update(summary)
         if self._store is not None:
-            from rnnlab.experiments.store import StoreError
+            from rnnlab.experiments.store import LOCK_WAIT, StoreError
 
             try:
                 self._append()
+                self._store.lock_wait = LOCK_WAIT
             except StoreError as err:  # a sweep holds the store: written later
+                self._store.lock_wait = 0  # meanwhile, do not make training wait for it
                 if not self._warned:
                     warnings.warn(
                         f"store: {err}; the monitor keeps its snapshots in memory (records) "
@@ -189,8 +194,9 @@ class GradientFlowMonitor:
             self._writer.close()
         if self._store is None:
             return
-        from rnnlab.experiments.store import StoreError
+        from rnnlab.experiments.store import LOCK_WAIT, StoreError
 
+        self._store.lock_wait = LOCK_WAIT  # the last write may wait as long as any
         status, message = "done", None
         if error is not None:
             status = "failed" if isinstance(error, Exception) else "interrupted"

@@ -220,18 +220,19 @@ def test_each_sequence_measures_as_if_run_alone_and_is_masked_past_its_end(cls, 
             # the lag profile of step t: the sequences that reach t (with their h_n when
             # they end at t), as if alone; the others have none
             if n < t:
-                assert not mt.lag[:, :, b].any() and not d.flow.lag.norms[:, :, b].any()
+                assert not mt.lag[:, :, b].any() and b not in d.flow.lag.sequences
                 continue
             xb, loss_b = alone(m, x, A, W, b, n)
             single = rt.trace(m, xb, loss_b, output_step=t)[""]
             ds = rt.gradient_flow(m, xb, loss_b, output_step=t, jacobian_sequences=1)
             assert rel_err(mt.lag[:, :, b], single.lag[:, :, 0]) < 1e-12
-            assert rel_err(d.flow.lag.norms[:, :, b], ds.flow.lag.norms[:, :, 0]) < 1e-12
+            got = d.flow.lag.norms[:, :, d.flow.lag.sequences.index(b)]
+            assert rel_err(got, ds.flow.lag.norms[:, :, 0]) < 1e-12
             for jp, jp_single in zip(d.jacobians, ds.jacobians, strict=True):
                 col = jp.sequences.index(b)
                 assert rel_err(jp.log_norm[:, col], jp_single.log_norm[:, 0]) < 1e-10
             rows.append(ds.flow.lag.norms[:, :, 0])
-        assert d.jacobians[0].sequences == reach
+        assert d.jacobians[0].sequences == reach == d.flow.lag.sequences
         want = profile_from_norms(t, np.stack(rows, axis=2), reach)
         assert rel_err(d.flow.lag.profile, want.profile) < 1e-12
         # δ norms over the batch: the sequences still running at each step
@@ -273,7 +274,8 @@ def test_full_length_sequences_measure_as_in_the_padded_batch():
             np.linalg.norm(mt.deltas[name][:, :, FULL], axis=3) for mt in (mt_packed, mt_padded)
         ]  # (L, T+1, full): ‖∂L/∂h_k‖ per sequence and step
         assert rel_err(*per_step) < 1e-12
-    assert rel_err(d_packed.flow.lag.norms[:, :, FULL], d_padded.flow.lag.norms[:, :, FULL]) < 1e-12
+    assert d_packed.flow.lag.sequences == FULL  # only they reach step T
+    assert rel_err(d_packed.flow.lag.norms, d_padded.flow.lag.norms[:, :, FULL]) < 1e-12
     assert d_packed.jacobians[0].sequences == FULL
     for jp, jq in zip(d_packed.jacobians, d_padded.jacobians, strict=True):
         assert rel_err(jp.log_norm, jq.log_norm[:, FULL]) < 1e-10

@@ -80,12 +80,13 @@ def _diagnosis(
     delta_norm = {
         name: np.linalg.norm(d.reshape(L, T1, -1), axis=2) for name, d in mt.deltas.items()
     }
-    norms = np.linalg.norm(mt.lag[:, t:0:-1], axis=3)  # (L, t, B): τ = 0..t−1
-    lag = profile_from_norms(t, norms, list(range(B)))
+    # packed input: only the sequences that reach step t have an L_t to profile
+    reach = np.arange(B) if mt.lengths is None else np.flatnonzero(mt.lengths >= t)
+    norms = np.linalg.norm(mt.lag[:, t:0:-1][:, :, reach], axis=3)  # (L, t, n): τ = 0..t−1
+    lag = profile_from_norms(t, norms, [int(i) for i in reach])
     flow = summarise_flow(
         delta_norm, lag, dependency_length=dependency_length, horizon_threshold=th.horizon
     )
-    reach = np.arange(B) if mt.lengths is None else np.flatnonzero(mt.lengths >= t)
     n = min(_check_count(jacobian_sequences, B), reach.size)
     chosen = [int(i) for i in reach[:n]]
     if n and rng is not None:

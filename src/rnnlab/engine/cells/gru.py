@@ -41,23 +41,24 @@ class GRUCell:
         return (h,), (r, z, n, ah_n, h_prev)
 
     def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
-        """The local derivatives of the step, for any leading dims: C = [ah_n r' a,
-        (h_{t−1} − n) z', a] with a = (1 − z) n', the factors from ∂L/∂h_t into the
-        pre-activations of r, z, n; r (which scales W_n h + b_hn) and z (the carry)."""
+        """The step's local derivatives, for any leading dims: dh_da = [∂h_t/∂a_r,
+        ∂h_t/∂a_z, ∂h_t/∂a_n] = [ah_n r' dh_dan, (h_{t−1} − n) z', dh_dan] with
+        dh_dan = (1 − z) n', into the pre-activations of r, z, n; and r (which scales
+        W_n h + b_hn) and z (the carry z h_{t−1})."""
         r, z, n, ah_n, h_prev = cache
         H = r.shape[-1]
-        C = np.empty(r.shape[:-1] + (3 * H,), dtype=r.dtype)
-        a = np.multiply(1 - z, 1 - n * n, out=C[..., 2 * H :])
-        np.multiply(ah_n * a, r * (1 - r), out=C[..., :H])
-        np.multiply(h_prev - n, z * (1 - z), out=C[..., H : 2 * H])
-        return C, r, z
+        dh_da = np.empty(r.shape[:-1] + (3 * H,), dtype=r.dtype)
+        dh_dan = np.multiply(1 - z, 1 - n * n, out=dh_da[..., 2 * H :])
+        np.multiply(ah_n * dh_dan, r * (1 - r), out=dh_da[..., :H])  # through r ah_n
+        np.multiply(h_prev - n, z * (1 - z), out=dh_da[..., H : 2 * H])
+        return dh_da, r, z
 
     def vjp(
         self, dstate: tuple[Array, ...], coef: tuple, p: Params
     ) -> tuple[Array, Array, tuple[Array]]:
-        (dh,), (C, r, z) = dstate, coef
+        (dh,), (dh_da, r, z) = dstate, coef
         B, H = dh.shape
-        dax = np.multiply(dh[:, None, :], C.reshape(B, 3, H)).reshape(B, 3 * H)
+        dax = np.multiply(dh[:, None, :], dh_da.reshape(B, 3, H)).reshape(B, 3 * H)
         dah = dax.copy()
         dah[:, 2 * H :] *= r  # into W_n h + b_hn, which r scales
         dh_prev = dah @ p["W"]  # into h_{t−1} through W

@@ -61,33 +61,33 @@ class LSTMCell:
         return (h, c), (gates, c_prev, tc)
 
     def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
-        """The local derivatives of the step, for any leading dims: P = [g i', c_{t−1} f',
-        i g', tanh(c_t) o'] (the factors between ∂L/∂c_t, resp. ∂L/∂h_t for o, and ∂L/∂a),
-        A = o tanh'(c_t) (from h_t into c_t) and f (from c_t into c_{t−1})."""
+        """The step's local derivatives, for any leading dims: ds_da = [∂c_t/∂a_i,
+        ∂c_t/∂a_f, ∂c_t/∂a_g, ∂h_t/∂a_o] = [g i', c_{t−1} f', i g', tanh(c_t) o'],
+        dh_dc = ∂h_t/∂c_t = o tanh'(c_t), and f = ∂c_t/∂c_{t−1}."""
         gates, c_prev, tc = cache
         H = tc.shape[-1]
         _, _, b = _gate_affine(H, gates.dtype)
-        P = 1 - gates
-        P *= gates + b  # σ' = y(1 − y), tanh' = (1 − y)(1 + y)
-        g, f, i = gates[..., 2 * H : 3 * H], gates[..., H : 2 * H], gates[..., :H]
-        P[..., :H] *= g
-        P[..., H : 2 * H] *= c_prev
-        P[..., 2 * H : 3 * H] *= i
-        P[..., 3 * H :] *= tc
-        A = 1 - tc * tc
-        A *= gates[..., 3 * H :]
-        return P, A, f
+        i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))
+        ds_da = 1 - gates
+        ds_da *= gates + b  # σ' = y(1 − y), tanh' = (1 − y)(1 + y)
+        ds_da[..., :H] *= g
+        ds_da[..., H : 2 * H] *= c_prev
+        ds_da[..., 2 * H : 3 * H] *= i
+        ds_da[..., 3 * H :] *= tc
+        dh_dc = 1 - tc * tc
+        dh_dc *= o
+        return ds_da, dh_dc, f
 
     def vjp(
         self, dstate: tuple[Array, ...], coef: tuple, p: Params
     ) -> tuple[Array, Array, tuple[Array, Array]]:
-        (dh, dc), (P, A, f) = dstate, coef
+        (dh, dc), (ds_da, dh_dc, f) = dstate, coef
         B, H = dh.shape
-        dc = dc + dh * A  # the total ∂L/∂c_t: carried, plus through h_t = o tanh(c_t)
-        da = np.empty_like(P)
-        da4, P4 = da.reshape(B, 4, H), P.reshape(B, 4, H)
-        np.multiply(dc[:, None, :], P4[:, :3], out=da4[:, :3])  # into a_i, a_f, a_g
-        np.multiply(dh, P4[:, 3], out=da4[:, 3])  # into a_o
+        dc = dc + dh * dh_dc  # the total ∂L/∂c_t: carried, plus through h_t = o tanh(c_t)
+        da = np.empty_like(ds_da)
+        da4, ds_da4 = da.reshape(B, 4, H), ds_da.reshape(B, 4, H)
+        np.multiply(dc[:, None, :], ds_da4[:, :3], out=da4[:, :3])  # into a_i, a_f, a_g
+        np.multiply(dh, ds_da4[:, 3], out=da4[:, 3])  # into a_o
         return da, da, (da @ p["W"], dc * f)  # into h_{t−1} through W, c_{t−1} through f
 
     def jacobian(self, cache: tuple, p: Params) -> Array:

@@ -88,5 +88,12 @@ def test_keep_freed_memory_sets_glibc_once():
     import platform
 
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    memory.keep_freed_memory.cache_clear()
     assert memory.keep_freed_memory() is expected
-    assert memory.keep_freed_memory() is expected  # cached: a second call changes nothing
+    assert memory.keep_freed_memory() is expected  # a second call is the cached result
+    assert memory.keep_freed_memory.cache_info().hits == 1
+    if expected:  # glibc refuses a threshold above its maximum: the values are accepted ones
+        import ctypes
+
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        assert mallopt(-3, memory.MMAP_THRESHOLD) == 1

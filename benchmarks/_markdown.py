@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 TITLE = (
@@ -36,7 +37,9 @@ def replace_section(path: Path, section: str) -> None:
         text = text[:begin] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # all or nothing: a crash never leaves half a file
 
 
 def add_write_options(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +112,23 @@ def warning(cores: int, also: str = "") -> str:
         "**Warning: other jobs loaded the machine during this run (1-minute load average "
         f"above {cores + 1}, its {cores} cores plus this benchmark's own{also}); treat these "
         "numbers as unreliable.**\n\n"
+    )
+
+
+def footer(
+    res: dict[str, Any], command: str, setting: str, *, busy: bool | None = None, also: str = ""
+) -> str:
+    """A section's footer: when and where it was measured (res's date, cores and load),
+    `setting` (versions, threads), the warning when the machine was busy (by default: the
+    load average above the cores; `also` names the script's own reasons) and the command
+    that regenerates it."""
+    busy = overloaded(res["load"], res["cores"]) if busy is None else busy
+    return (
+        f"Measured {res['date']} on {res['cores']} cores; {setting}. "
+        + load_sentence(res["load"])
+        + "\n\n"
+        + (warning(res["cores"], also) if busy else "")
+        + f"Regenerate: `{command}`\n"
     )
 
 

@@ -114,21 +114,12 @@ def verdict(res: dict[str, Any]) -> str:
     return f"**Target not met in this run**: the {TARGET_TASK} task generated {where}."
 
 
-def overloaded(res: dict[str, Any]) -> bool:
-    """Whether other jobs visibly competed for the cores during the run."""
-    return _markdown.overloaded(res["load"], res["cores"])
-
-
 def footer(res: dict[str, Any], command: str) -> str:
-    return (
-        f"Measured {res['date']} on {res['cores']} cores; {res['versions']}; "
-        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} (task generation itself runs on "
-        "one thread). "
-        + _markdown.load_sentence(res["load"])
-        + "\n\n"
-        + (_markdown.warning(res["cores"]) if overloaded(res) else "")
-        + f"Regenerate: `{command}`\n"
+    threads = (
+        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} "
+        "(task generation itself runs on one thread)"
     )
+    return _markdown.footer(res, command, f"{res['versions']}; {threads}")
 
 
 INTRO = """\

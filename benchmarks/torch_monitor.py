@@ -222,21 +222,12 @@ def verdict(res: dict[str, Any]) -> str:
     return text + " Every round's monitored parameters were bit-identical to the unmonitored's."
 
 
-def overloaded(res: dict[str, Any]) -> bool:
-    """Whether other jobs visibly competed for the cores during the run."""
-    return _markdown.overloaded(res["load"], res["cores"])
-
-
 def footer(res: dict[str, Any], command: str) -> str:
-    return (
-        f"Measured {res['date']} on {res['cores']} cores; {res['versions']}; "
-        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} (the diagnosis itself runs its "
-        "numpy part on 1). "
-        + _markdown.load_sentence(res["load"])
-        + "\n\n"
-        + (_markdown.warning(res["cores"]) if overloaded(res) else "")
-        + f"Regenerate: `{command}`\n"
+    threads = (
+        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} "
+        "(the diagnosis itself runs its numpy part on 1)"
     )
+    return _markdown.footer(res, command, f"{res['versions']}; {threads}")
 
 
 INTRO = """\

@@ -1,13 +1,14 @@
 """How many BLAS threads the engine's matrix products use.
 
 The per-step products of the recurrence (B × H by H × G, 2·T of them per step) run on one
-thread: OpenBLAS threads cost more to wake than they save there, and on a busy machine each
-call can wait a scheduler slice for its partner (measured here: an LSTM step, T=100, B=32,
-H=128, took 440 ms on 2 threads under load and 120 ms on one).
+thread: on a busy machine each multi-threaded call can wait a scheduler slice for its
+partner. Measured here, 2 threads for them made a whole step 1.5× as slow with both cores
+busy and 3.7–8× at load 4–5, for at best 1.3× as fast on idle cores.
 
 The few large products over all T·B rows (input projection, readout, weight gradients) are
 where threads pay: `matmul` runs them on `get_num_threads()` threads, by default the cores
-this process may use, as in torch. Measured here: 2 threads halve a 3200 × 128 × 512 product
+this process may use, as in torch (RNNLAB_NUM_THREADS, documented in README, sets it for the
+command line). Measured here: 2 threads halve a 3200 × 128 × 512 product
 on idle cores and cost ~30 % on fully loaded ones. Sweeps run one process per core and set 1.
 """
 

@@ -274,6 +274,8 @@ def test_readers_show_a_running_monitored_run(tmp_path):
     assert result.exit_code == 0, result.output
     page = report.read_text()
     assert "Status: <b>running</b>" in page and m.records[-1]["verdict"]["label"] in page
+    assert "in a PyTorch Tagger, diagnosed by GradientFlowMonitor every 2 steps" in page
+    assert "T = None" not in page  # not described as a run rnnlab trained
     m.close()
 
 

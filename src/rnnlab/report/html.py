@@ -207,6 +207,14 @@ def _describe(run: RunData) -> str:
     if run.error:
         status += f": {run.error}"
     final = ", ".join(f"{k} {v:.4g}" for k, v in run.final.items())
+    monitor = run.config.get("monitor")
+    if monitor is not None:  # a user's PyTorch model, not a run rnnlab trained
+        return (
+            f"<p>{escape(run.label)} (H = {run.config.get('model', {}).get('hidden_size', '?')})"
+            f" in a PyTorch {escape(str(monitor.get('model_class', 'model')))}, diagnosed by "
+            f"GradientFlowMonitor every {monitor.get('every', '?')} steps.<br>"
+            f"Status: <b>{escape(status)}</b>.</p>"
+        )
     base = "" if run.baseline is None else f"; memoryless baseline {run.baseline:.4g}"
     return (
         f"<p>{escape(run.label)} (H = {run.config.get('model', {}).get('hidden_size', '?')}) "

@@ -140,6 +140,39 @@ def adding(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
     return [row], "\n".join(lines) + _dead_units(runs)
 
 
+def adding_irnn(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
+    """The IRNN trained as Le et al. train it: does it solve the adding problem at every T?"""
+    Ts = sorted({r.T for r in runs})
+    by_T = _by(runs, lambda r: r.T)
+    lines = _head(["T", "solved", "validation MSE (per seed)", "first step with MSE ≤ 0.01"])
+    solved_at = []
+    for T in Ts:
+        seeds = sorted(by_T[T], key=lambda r: r.config["train"]["seed"])
+        solved = sum(r.solved for r in seeds)
+        if solved * 2 > len(seeds):
+            solved_at.append(T)
+        firsts = [
+            next((int(e["step"]) for e in r.evals if e.get("loss", math.inf) <= 0.01), None)
+            for r in seeds
+        ]
+        lines.append(
+            f"| {T} | {solved}/{len(seeds)} | {', '.join(f'{_loss(r):.3g}' for r in seeds)} | "
+            + ", ".join("never" if f is None else str(f) for f in firsts)
+            + " |"
+        )
+    verdict = "yes" if solved_at == Ts else "partly" if solved_at else "no"
+    row = (
+        "IRNN (Le et al. 2015): a ReLU RNN with W = I, trained with plain SGD and clipping, "
+        "solves the adding problem",
+        _setting(runs[0], f"T ∈ {{{', '.join(map(str, Ts))}}}", _seeds(runs)),
+        "solved (most seeds) at T ∈ {" + ", ".join(map(str, solved_at)) + "}"
+        if solved_at
+        else "solved at no T",
+        verdict,
+    )
+    return [row], "\n".join(lines) + _dead_units(runs)
+
+
 def _dead_units(runs: list[RunData]) -> str:
     """For ReLU models, the median fraction of dead units at initialisation and at the end:
     a dead unit passes no gradient, so it is lost to memory."""
@@ -340,6 +373,7 @@ def _sample(run_dir: Path, length: int = 300) -> str:
 
 STUDIES = {
     "adding": ("Adding problem", adding),
+    "adding_irnn": ("Adding problem: the IRNN in its paper's setting", adding_irnn),
     "copy": ("Copy memory", copy_memory),
     "temporal_order": ("Temporal order with and without clipping", temporal_order),
     "decay_radius": ("Decay against spectral radius at initialisation", decay_radius),

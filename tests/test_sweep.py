@@ -199,3 +199,15 @@ def test_run_records_once_and_ls_show_export_read_the_store(tmp_path):
 def test_the_example_sweep_is_valid():
     grid = load_sweep(EXAMPLES / "sweep_adding.toml")
     assert len(grid.configs) == len({c.run_id for c in grid.configs}) >= 6
+
+
+@pytest.mark.parametrize(
+    "path", sorted((EXAMPLES / "reproduce").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_every_reproduction_sweep_is_valid(path):
+    """benchmarks/reproduce.py runs these: each must expand to valid, distinct runs."""
+    grid = load_sweep(path)
+    assert len(grid.configs) > 1
+    assert len({json.dumps(c.model_dump(), sort_keys=True) for c in grid.configs}) == len(
+        grid.configs
+    )

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
 from rnnlab.experiments import store as store_module
-from rnnlab.experiments.store import Store, StoreError, pack_arrays, select, unpack_arrays
+from rnnlab.experiments.select import select
+from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays
+from rnnlab.experiments.store import Store, StoreError
 
 CONFIG = {"model": {"cell": "lstm"}, "task": {"name": "adding", "T": 10}, "train": {"seed": 0}}
 RESULT = {

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from rnnlab.experiments.store import STATUSES, Store, flatten, select
+from rnnlab.experiments.select import flatten, select
+from rnnlab.experiments.store import STATUSES, Store
 from rnnlab.train.checkpoint import atomic_write
 
 RUN_FIELDS = (

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from rnnlab.experiments.store import STATUSES, Run, Store, flatten, select
+from rnnlab.experiments.select import flatten, select
+from rnnlab.experiments.store import STATUSES, Run, Store
 
 STYLE = {"done": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}
 

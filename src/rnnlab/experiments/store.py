@@ -22,14 +22,11 @@ corrupted one raises StoreError naming the file, and the file is left as it is.
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import math
 import os
 import sqlite3
 import time
-import tomllib
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays
 
 DB_NAME = "runs.db"
 LOCK_NAME = "runs.lock"
@@ -148,63 +147,6 @@ def _nan_to_none(value: float) -> float | None:
 
 def _none_to_nan(value: float | None) -> float:
     return math.nan if value is None else value
-
-
-def _nan_for_none(value: Any) -> Any:
-    if value is None:
-        return math.nan
-    if isinstance(value, list | tuple):
-        return [_nan_for_none(v) for v in value]
-    return value
-
-
-def pack_arrays(snapshot: dict[str, Any]) -> bytes:
-    """A JSON-safe snapshot (nested dicts and lists) as .npz bytes: one array per leaf path.
-
-    Nested keys join with '/'; a list of numbers, bools or strings becomes one array, a list
-    of dicts is numbered ('remedies/0/name'); None leaves are left out, and None inside a
-    list of numbers (a non-finite number made JSON-safe) is NaN again. Nothing is pickled."""
-    arrays: dict[str, np.ndarray] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if value is None:
-            return
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}/{key}" if prefix else str(key), item)
-        elif isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
-            for i, item in enumerate(value):
-                walk(f"{prefix}/{i}", item)
-        else:
-            try:
-                array = np.asarray(value)
-                if array.dtype == object:  # a non-finite number arrives as None (JSON-safe)
-                    array = np.asarray(_nan_for_none(value), dtype=np.float64)
-            except (ValueError, TypeError):  # ragged, or strings mixed with numbers
-                array = np.empty(0, dtype=object)
-            if array.dtype == object:
-                raise ValueError(
-                    f"diagnostics: {prefix} holds mixed or ragged values; expected numbers, "
-                    "bools or strings of one shape"
-                )
-            arrays[prefix] = array
-
-    walk("", snapshot)
-    # np.savez stamps each member with the current time; a fixed stamp makes the same
-    # snapshot the same bytes, so stores compare bit for bit
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
 
 
 class Store:
@@ -581,58 +523,3 @@ def _metric_rows(
         for name, v in r.items()
         if name != "step"
     ]
-
-
-# --- selecting (ls, export) ----------------------------------------------------------------
-
-
-def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as {"model.cell": "lstm", "train.clip.mode": "norm", ...}."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            out |= flatten(value, path)
-        else:
-            out[path] = value
-    return out
-
-
-def _parse_value(text: str) -> Any:
-    """A --where value as TOML (10, 1e-3, true, "lstm"); a bare word stays a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def select(runs: Sequence[Run], where: Sequence[str]) -> list[Run]:
-    """The runs matching every `key=value` in `where`; a key is a config field (model.cell)
-    or a final metric (solved); numbers compare by value, so task.T=10 matches 10."""
-    wanted = []
-    for item in where:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--where: got {item!r}; expected key=value, e.g. model.cell=lstm")
-        wanted.append((key.strip(), _parse_value(text.strip())))
-    fields = [flatten(run.config) | run.final for run in runs]
-    known = set().union(*fields) if fields else set()
-    for key, _ in wanted:
-        if runs and key not in known:
-            raise ValueError(
-                f"--where: got {key!r}; expected a config field or a final metric of these "
-                "runs, e.g. model.cell, task.T or loss"
-            )
-    return [
-        run
-        for run, values in zip(runs, fields, strict=True)
-        if all(key in values and _equal(values[key], value) for key, value in wanted)
-    ]
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return float(a) == float(b)
-    return bool(a == b)

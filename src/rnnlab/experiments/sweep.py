@@ -34,7 +34,8 @@ from rnnlab import tasks
 from rnnlab.experiments.config import ConfigError, RunConfig, validate
 from rnnlab.experiments.executors import Executor
 from rnnlab.experiments.runner import one_line
-from rnnlab.experiments.store import Store, flatten
+from rnnlab.experiments.select import flatten
+from rnnlab.experiments.store import Store
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.experiments.store import Store, StoreError, flatten
+from rnnlab.experiments.select import flatten
+from rnnlab.experiments.store import Store, StoreError
 from rnnlab.train.history import History
 
 Record = dict[str, Any]

@@ -1,0 +1,61 @@
+"""Choosing runs by their config fields and final metrics: `rnnlab ls --where`, `export`."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from typing import Any
+
+from rnnlab.experiments.store import Run
+
+
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as {"model.cell": "lstm", "train.clip.mode": "norm", ...}."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            out |= flatten(value, path)
+        else:
+            out[path] = value
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    """A --where value as TOML (10, 1e-3, true, "lstm"); a bare word stays a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def select(runs: Sequence[Run], where: Sequence[str]) -> list[Run]:
+    """The runs matching every `key=value` in `where`; a key is a config field (model.cell)
+    or a final metric (solved); numbers compare by value, so task.T=10 matches 10."""
+    wanted = []
+    for item in where:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--where: got {item!r}; expected key=value, e.g. model.cell=lstm")
+        wanted.append((key.strip(), _parse_value(text.strip())))
+    fields = [flatten(run.config) | run.final for run in runs]
+    known = set().union(*fields) if fields else set()
+    for key, _ in wanted:
+        if runs and key not in known:
+            raise ValueError(
+                f"--where: got {key!r}; expected a config field or a final metric of these "
+                "runs, e.g. model.cell, task.T or loss"
+            )
+    return [
+        run
+        for run, values in zip(runs, fields, strict=True)
+        if all(key in values and _equal(values[key], value) for key, value in wanted)
+    ]
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)

@@ -85,6 +85,18 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override,
     assert not out.exists()
 
 
+def test_a_bad_thread_count_in_the_environment_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(write_config(tmp_path)), "--out", str(out), "--quiet"],
+        env={"RNNLAB_NUM_THREADS": "two"},
+    )
+    assert result.exit_code == 2
+    assert result.output == "error: RNNLAB_NUM_THREADS: got 'two'; expected an integer >= 1\n"
+    assert not out.exists()
+
+
 def test_missing_config_and_no_traceback(tmp_path):
     result = run("train", str(tmp_path / "nope.toml"))
     assert result.returncode == 2

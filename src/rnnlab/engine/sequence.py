@@ -85,8 +85,8 @@ def backprop(
     the δ's (each (T+1, n, H)) and dax. The local derivatives are computed for all steps at
     once, so each step is a few operations: the diagnostics' second backward pass, over a
     few sequences, where the per-call cost of numpy dominates."""
-    coef = cell.coefficients(caches)
-    deltas, dax, _ = _backward(cell, p, lambda t: tuple(c[t] for c in coef), dh_above)
+    coef = list(zip(*cell.coefficients(caches), strict=True))  # step t's, as views
+    deltas, dax, _ = _backward(cell, p, coef.__getitem__, dh_above)
     return deltas, dax
 
 
@@ -101,13 +101,17 @@ def _backward(
     # only GRU's reset gate makes ∂L/∂(W h_{t−1}) differ from ∂L/∂(U x_t + b)
     dah = np.empty_like(dax) if isinstance(cell, GRUCell) else dax
     dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in cell.state_names)
+    delta, carried = deltas[0], deltas[1:]
+    vjp, gru = cell.vjp, dah is not dax
+    # the loop is bound by per-call costs (diagnostics run it over a few sequences), so each
+    # step writes δ_t straight into its row instead of adding, then copying
     for t in reversed(range(T)):
-        dstate = (dstate[0] + dh_above[t],) + dstate[1:]
-        for buf, d in zip(deltas, dstate, strict=True):
+        delta_t = np.add(dstate[0], dh_above[t], out=delta[t + 1])
+        for buf, d in zip(carried, dstate[1:], strict=True):
             buf[t + 1] = d
-        dax_t, dah_t, dstate = cell.vjp(dstate, coefficients(t), p)
+        dax_t, dah_t, dstate = vjp((delta_t, *dstate[1:]), coefficients(t), p)
         dax[t] = dax_t
-        if dah is not dax:
+        if gru:
             dah[t] = dah_t
     for buf, d in zip(deltas, dstate, strict=True):
         buf[0] = d

@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds of idle before every timed run, so the other engine's worker threads "
         "have stopped spinning (default 0.2)",
     )
-    ap.add_argument("--write", action="store_true", help="also rewrite BENCHMARKS.md")
+    _markdown.add_write_options(ap)
     args = ap.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (15 if args.rows == "all" else 10)
     long_repeats = args.long_repeats if args.long_repeats is not None else min(repeats, 10)
@@ -380,8 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(res))
     print(footer(res, command))
     if args.write:
-        _markdown.replace_section(_markdown.BENCHMARKS_MD, markdown(res, command))
-        print(f"wrote {_markdown.BENCHMARKS_MD}")
+        _markdown.replace_section(args.file, markdown(res, command))
+        print(f"wrote {args.file}")
     return 0
 
 

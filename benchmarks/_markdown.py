@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnlab.train.checkpoint import atomic_write
+
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 TITLE = (
     "# Benchmarks\n\nEach section is written by the script it names; ratios are measured "
@@ -37,9 +39,7 @@ def replace_section(path: Path, section: str) -> None:
         text = text[:begin] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # all or nothing: a crash never leaves half a file
+    atomic_write(path, text.encode("utf-8"))  # a crash never leaves half a file
 
 
 def add_write_options(parser: argparse.ArgumentParser) -> None:
@@ -62,10 +62,17 @@ THREAD_VARIABLES = ("RNNLAB_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREA
 
 def regenerate_command(script: str, argv: Sequence[str]) -> str:
     """The command that repeats this run and writes its section: the thread-count variables
-    set in the environment, `python benchmarks/<script>`, the run's own arguments but --write,
-    then --write."""
+    set in the environment, `python benchmarks/<script>`, the run's own arguments but --write
+    and --file, then --write."""
     env = [f"{v}={shlex.quote(os.environ[v])}" for v in THREAD_VARIABLES if v in os.environ]
-    args = [shlex.quote(a) for a in argv if a != "--write"]
+    args, skip = [], False
+    for a in argv:  # --file says where this run wrote, not how to repeat it
+        if skip or a == "--write" or a.startswith("--file="):
+            skip = False
+            continue
+        skip = a == "--file"
+        if not skip:
+            args.append(shlex.quote(a))
     return " ".join([*env, "python", f"benchmarks/{script}", *args, "--write"])
 
 

@@ -31,6 +31,7 @@ from rnnlab.experiments.executors import make_executor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
 from rnnlab.report.data import RunData, gamma_sigma, load_store, w_block
+from rnnlab.train.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "examples" / "reproduce"
@@ -144,7 +145,7 @@ def adding_irnn(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
     """The IRNN trained as Le et al. train it: does it solve the adding problem at every T?"""
     Ts = sorted({r.T for r in runs})
     by_T = _by(runs, lambda r: r.T)
-    lines = _head(["T", "solved", "validation MSE (per seed)", "first step with MSE ≤ 0.01"])
+    lines = _head(["T", "solved", "validation MSE (per seed)", "first evaluation solved at"])
     solved_at = []
     for T in Ts:
         seeds = sorted(by_T[T], key=lambda r: r.config["train"]["seed"])
@@ -152,8 +153,7 @@ def adding_irnn(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
         if solved * 2 > len(seeds):
             solved_at.append(T)
         firsts = [
-            next((int(e["step"]) for e in r.evals if e.get("loss", math.inf) <= 0.01), None)
-            for r in seeds
+            next((int(e["step"]) for e in r.evals if e.get("solved") == 1.0), None) for r in seeds
         ]
         lines.append(
             f"| {T} | {solved}/{len(seeds)} | {', '.join(f'{_loss(r):.3g}' for r in seeds)} | "
@@ -414,7 +414,7 @@ def write_markdown(path: Path, out: Path, timings: dict[str, float], machine: st
         "Figures: `rnnlab report runs/reproduce/<name>`.\n"
     )
     text = head + "\n" + "\n".join(table) + "\n\n" + "\n\n".join(sections) + "\n"
-    path.write_text(text, encoding="utf-8")
+    atomic_write(path, text.encode("utf-8"))
 
 
 def main() -> None:
@@ -437,7 +437,7 @@ def main() -> None:
             if ran:  # a rerun that only skipped finished runs keeps the first timing
                 timings[name] = seconds
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
+        atomic_write(args.out / "timings.json", json.dumps(timings, indent=1).encode())
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {args.workers} workers"
     write_markdown(ROOT / "REPRODUCTIONS.md", args.out, timings, machine)
     print(f"wrote {ROOT / 'REPRODUCTIONS.md'}")

@@ -22,7 +22,11 @@ import time
 import tomllib
 from collections.abc import Callable
 
-from _markdown import add_write_options, replace_section  # benchmarks/ is on sys.path
+from _markdown import (  # benchmarks/ is on sys.path
+    add_write_options,
+    regenerate_command,
+    replace_section,
+)
 from rnnlab.experiments.executors import Executor, LocalExecutor, RayExecutor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import expand, run_sweep
@@ -149,7 +153,7 @@ def main() -> int:
                     "",
                     footer,
                     "",
-                    "Regenerate: `python benchmarks/sweep.py --write`",
+                    f"Regenerate: `{regenerate_command('sweep.py', sys.argv[1:])}`",
                     "",
                 ]
             ),

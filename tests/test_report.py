@@ -17,7 +17,8 @@ pytest.importorskip("matplotlib")
 
 from rnnlab.cli.main import cli  # noqa: E402
 from rnnlab.experiments.config import RunConfig, build, callbacks, validate  # noqa: E402
-from rnnlab.experiments.store import Store, pack_arrays, unpack_arrays  # noqa: E402
+from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays  # noqa: E402
+from rnnlab.experiments.store import Store  # noqa: E402
 from rnnlab.experiments.sweep import canonical_json  # noqa: E402
 from rnnlab.report import Run, Sweep, plots  # noqa: E402
 from rnnlab.report.data import (  # noqa: E402

@@ -204,10 +204,16 @@ def test_the_example_sweep_is_valid():
 @pytest.mark.parametrize(
     "path", sorted((EXAMPLES / "reproduce").glob("*.toml")), ids=lambda p: p.stem
 )
-def test_every_reproduction_sweep_is_valid(path):
-    """benchmarks/reproduce.py runs these: each must expand to valid, distinct runs."""
-    grid = load_sweep(path)
-    assert len(grid.configs) > 1
-    assert len({json.dumps(c.model_dump(), sort_keys=True) for c in grid.configs}) == len(
-        grid.configs
+def test_every_reproduction_sweep_is_valid_and_has_its_study(path):
+    """benchmarks/reproduce.py runs these and reads each store with the study of its name:
+    every file must expand to valid runs, and have a study that writes its rows."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "reproduce", EXAMPLES.parent / "benchmarks" / "reproduce.py"
     )
+    assert spec is not None and spec.loader is not None
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    assert path.stem in reproduce.STUDIES
+    assert len(load_sweep(path).configs) > 1

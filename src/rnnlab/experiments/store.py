@@ -161,8 +161,9 @@ class Store:
     - hold=False (GradientFlowMonitor): the lock is taken around each write transaction only
       (start, append, finish), for milliseconds. Monitors writing one store, from one process
       or several, take turns; their run ids differ, so no two write the same rows. While a
-      driver holds the store, a monitor's write waits LOCK_WAIT seconds, then raises
-      StoreError (the monitor keeps the snapshot and writes it later).
+      driver holds the store, a monitor's write waits `lock_wait` seconds (LOCK_WAIT; the
+      monitor sets 0 after a refusal), then raises StoreError (the monitor keeps the
+      snapshot and writes it later).
 
     A writer that opens waits up to LOCK_WAIT for the lock, so a monitor's write in progress
     does not refuse a driver. The kernel drops the lock when its process dies."""
@@ -359,8 +360,9 @@ class Store:
     # --- a run written as it goes (GradientFlowMonitor) ------------------------------------
 
     def start(self, run_id: str, config: str) -> None:
-        """Add the run `run_id` (config JSON) as running. An existing run of that id starts
-        afresh: its metrics and snapshots are dropped, as record() would replace them."""
+        """Add the run `run_id` (config JSON) as running. An existing run of that id and
+        config starts afresh (its metrics, snapshots and last outcome are dropped, as
+        record() would replace them); one with another config is refused (StoreError)."""
         now = time.time()
         with self.transaction() as db:
             row = db.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()

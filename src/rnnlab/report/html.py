@@ -196,6 +196,18 @@ def story_html(run: RunData) -> str:
 
 
 def _describe(run: RunData) -> str:
+    status = run.status + (f" at step {run.diverged_at}" if run.diverged_at is not None else "")
+    if run.error:
+        status += f": {run.error}"
+    hidden = escape(str(run.config.get("model", {}).get("hidden_size", "?")))
+    monitor = run.config.get("monitor")
+    if monitor is not None:  # a user's PyTorch model, not a run rnnlab trained
+        return (
+            f"<p>{escape(run.label)} (H = {hidden}) in a PyTorch "
+            f"{escape(str(monitor.get('model_class', 'model')))}, diagnosed by "
+            f"GradientFlowMonitor every {escape(str(monitor.get('every', '?')))} steps.<br>"
+            f"Status: <b>{escape(status)}</b>.</p>"
+        )
     t = run.config.get("train", {})
     clip = t.get("clip", {})
     clip_text = (
@@ -203,21 +215,10 @@ def _describe(run: RunData) -> str:
         if clip.get("mode", "none") == "none"
         else (f"{clip.get('mode')} at {clip.get('threshold')}")
     )
-    status = run.status + (f" at step {run.diverged_at}" if run.diverged_at is not None else "")
-    if run.error:
-        status += f": {run.error}"
     final = ", ".join(f"{k} {v:.4g}" for k, v in run.final.items())
-    monitor = run.config.get("monitor")
-    if monitor is not None:  # a user's PyTorch model, not a run rnnlab trained
-        return (
-            f"<p>{escape(run.label)} (H = {run.config.get('model', {}).get('hidden_size', '?')})"
-            f" in a PyTorch {escape(str(monitor.get('model_class', 'model')))}, diagnosed by "
-            f"GradientFlowMonitor every {monitor.get('every', '?')} steps.<br>"
-            f"Status: <b>{escape(status)}</b>.</p>"
-        )
     base = "" if run.baseline is None else f"; memoryless baseline {run.baseline:.4g}"
     return (
-        f"<p>{escape(run.label)} (H = {run.config.get('model', {}).get('hidden_size', '?')}) "
+        f"<p>{escape(run.label)} (H = {hidden}) "
         f"on {escape(run.task)} T = {run.T}; {escape(str(t.get('optimizer', '?')))} lr "
         f"{t.get('lr', '?')}, {t.get('steps', '?')} steps, seed {t.get('seed', '?')}, "
         f"clipping {escape(clip_text)}.<br>Status: <b>{escape(status)}</b>. "

@@ -122,6 +122,8 @@ class GradientFlowMonitor:
         self._store: Store | None = None
         self._appended = 0  # records already in the store
         self._warned = False
+        # the writer first: if it fails, no run is left "running" in the store (a store that
+        # fails instead leaves at most an empty TensorBoard events file)
         self._writer, self._own_writer = _writer(tensorboard)
         if self.store is not None:
             from rnnlab.experiments.store import Store

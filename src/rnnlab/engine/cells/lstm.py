@@ -61,8 +61,9 @@ class LSTMCell:
         return (h, c), (gates, c_prev, tc)
 
     def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
-        """The step's local derivatives, for any leading dims: ds_da = [∂c_t/∂a_i,
-        ∂c_t/∂a_f, ∂c_t/∂a_g, ∂h_t/∂a_o] = [g i', c_{t−1} f', i g', tanh(c_t) o'],
+        """The step's local derivatives, for any leading dims: ds_da, from the state (h, c)
+        into the gate pre-activations, = [∂c_t/∂a_i, ∂c_t/∂a_f, ∂c_t/∂a_g, ∂h_t/∂a_o] =
+        [g i', c_{t−1} f', i g', tanh(c_t) o'] (c_t for i, f, g; h_t for o),
         dh_dc = ∂h_t/∂c_t = o tanh'(c_t), and f = ∂c_t/∂c_{t−1}."""
         gates, c_prev, tc = cache
         H = tc.shape[-1]

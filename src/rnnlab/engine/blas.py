@@ -8,8 +8,8 @@ busy and 3.7–8× at load 4–5, for at best 1.3× as fast on idle cores.
 The few large products over all T·B rows (input projection, readout, weight gradients) are
 where threads pay: `matmul` runs them on `get_num_threads()` threads, by default the cores
 this process may use, as in torch (RNNLAB_NUM_THREADS, documented in README, sets it for the
-command line). Measured here: 2 threads halve a 3200 × 128 × 512 product
-on idle cores and cost ~30 % on fully loaded ones. Sweeps run one process per core and set 1.
+command line). Measured here: 2 threads halve a 3200 × 128 × 512 product on idle cores and
+cost ~30 % on fully loaded ones. Sweeps run one process per core and set 1.
 """
 
 from __future__ import annotations

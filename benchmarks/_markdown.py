@@ -12,7 +12,8 @@ import os
 import platform
 import re
 import shlex
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,29 @@ def footer(
         + (warning(res["cores"], also) if busy else "")
         + f"Regenerate: `{command}`\n"
     )
+
+
+def threads_setting(res: dict[str, Any], note: str) -> str:
+    """A footer's setting: versions, and rnnlab's thread count with what it applies to."""
+    return f"{res['versions']}; rnnlab.get_num_threads() = {res['rnnlab_threads']} ({note})"
+
+
+def publish(
+    args: argparse.Namespace,
+    script: str,
+    argv: Sequence[str] | None,
+    intro: str,
+    results: Callable[[str], str],
+) -> None:
+    """Print a run's results, `results(command)` (verdict, table, footer), and with --write
+    put its section, `intro` and the same text, in args.file."""
+    command = regenerate_command(script, sys.argv[1:] if argv is None else argv)
+    text = results(command)
+    print()
+    print(text)
+    if args.write:
+        replace_section(args.file, intro + text)
+        print(f"wrote {args.file}")
 
 
 def value_range(values: Sequence[float], unit: str, digits: int = 1) -> str:

@@ -223,11 +223,11 @@ def verdict(res: dict[str, Any]) -> str:
 
 
 def footer(res: dict[str, Any], command: str) -> str:
-    threads = (
-        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} "
-        "(the engine's large products; its per-step ones on 1)"
+    return _markdown.footer(
+        res,
+        command,
+        _markdown.threads_setting(res, "the engine's large products; its per-step ones on 1"),
     )
-    return _markdown.footer(res, command, f"{res['versions']}; {threads}")
 
 
 INTRO = """\
@@ -262,8 +262,8 @@ Method:
 """
 
 
-def markdown(res: dict[str, Any], command: str) -> str:
-    return INTRO + verdict(res) + "\n\n" + table(res) + "\n" + footer(res, command)
+def results(res: dict[str, Any], command: str) -> str:
+    return verdict(res) + "\n\n" + table(res) + "\n" + footer(res, command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,17 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats and --sequences: expected >= 1")
 
     res = run(args.repeats, args.warmup, min(args.sequences, SIZE[1]))
-    command = _markdown.regenerate_command(
-        "diagnostics.py", argv if argv is not None else sys.argv[1:]
-    )
-    print()
-    print(verdict(res))
-    print()
-    print(table(res))
-    print(footer(res, command))
-    if args.write:
-        _markdown.replace_section(args.file, markdown(res, command))
-        print(f"wrote {args.file}")
+    _markdown.publish(args, "diagnostics.py", argv, INTRO, lambda command: results(res, command))
     return 0
 
 

@@ -335,8 +335,8 @@ def verdict(res: dict[str, Any]) -> str:
     return text + "\n\n"
 
 
-def markdown(res: dict[str, Any], command: str) -> str:
-    return INTRO + verdict(res) + table(res) + "\n" + footer(res, command)
+def results(res: dict[str, Any], command: str) -> str:
+    return verdict(res) + table(res) + "\n" + footer(res, command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,13 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--repeats/--long-repeats: got {repeats}/{long_repeats}; expected >= 1")
 
     res = run(args.rows, repeats, long_repeats, args.warmup, args.pause)
-    command = _markdown.regenerate_command("step.py", argv if argv is not None else sys.argv[1:])
-    print()
-    print(table(res))
-    print(footer(res, command))
-    if args.write:
-        _markdown.replace_section(args.file, markdown(res, command))
-        print(f"wrote {args.file}")
+    _markdown.publish(args, "step.py", argv, INTRO, lambda command: results(res, command))
     return 0
 
 

@@ -115,11 +115,9 @@ def verdict(res: dict[str, Any]) -> str:
 
 
 def footer(res: dict[str, Any], command: str) -> str:
-    threads = (
-        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} "
-        "(task generation itself runs on one thread)"
+    return _markdown.footer(
+        res, command, _markdown.threads_setting(res, "task generation itself runs on one thread")
     )
-    return _markdown.footer(res, command, f"{res['versions']}; {threads}")
 
 
 INTRO = """\
@@ -134,8 +132,8 @@ other tasks are reported for comparison.
 """
 
 
-def markdown(res: dict[str, Any], command: str) -> str:
-    return INTRO + verdict(res) + "\n\n" + table(res) + "\n" + footer(res, command)
+def results(res: dict[str, Any], command: str) -> str:
+    return verdict(res) + "\n\n" + table(res) + "\n" + footer(res, command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,15 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--runs: got {args.runs}; expected >= 1")
 
     res = run(args.runs, args.seconds)
-    command = _markdown.regenerate_command("tasks.py", argv if argv is not None else sys.argv[1:])
-    print()
-    print(verdict(res))
-    print()
-    print(table(res))
-    print(footer(res, command))
-    if args.write:
-        _markdown.replace_section(args.file, markdown(res, command))
-        print(f"wrote {args.file}")
+    _markdown.publish(args, "tasks.py", argv, INTRO, lambda command: results(res, command))
     return 0 if all(passed(r) is not False for r in res["rows"]) else 1
 
 

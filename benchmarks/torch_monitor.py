@@ -223,11 +223,11 @@ def verdict(res: dict[str, Any]) -> str:
 
 
 def footer(res: dict[str, Any], command: str) -> str:
-    threads = (
-        f"rnnlab.get_num_threads() = {res['rnnlab_threads']} "
-        "(the diagnosis itself runs its numpy part on 1)"
+    return _markdown.footer(
+        res,
+        command,
+        _markdown.threads_setting(res, "the diagnosis itself runs its numpy part on 1"),
     )
-    return _markdown.footer(res, command, f"{res['versions']}; {threads}")
 
 
 INTRO = """\
@@ -256,8 +256,8 @@ Method:
 """
 
 
-def markdown(res: dict[str, Any], command: str) -> str:
-    return INTRO + verdict(res) + "\n\n" + table(res) + "\n" + footer(res, command)
+def results(res: dict[str, Any], command: str) -> str:
+    return verdict(res) + "\n\n" + table(res) + "\n" + footer(res, command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,17 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--every {args.every} > --steps {args.steps}: no diagnosis in a run")
 
     res = run(args.steps, args.every, args.repeats, threads)
-    command = _markdown.regenerate_command(
-        "torch_monitor.py", argv if argv is not None else sys.argv[1:]
-    )
-    print()
-    print(verdict(res))
-    print()
-    print(table(res))
-    print(footer(res, command))
-    if args.write:
-        _markdown.replace_section(args.file, markdown(res, command))
-        print(f"wrote {args.file}")
+    _markdown.publish(args, "torch_monitor.py", argv, INTRO, lambda command: results(res, command))
     return 0
 
 

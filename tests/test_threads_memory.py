@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -17,7 +19,7 @@ def _blas_threads() -> int:
 def test_default_is_the_cores_this_process_may_use(monkeypatch):
     monkeypatch.setattr(blas, "_num_threads", None)
     monkeypatch.delenv(blas.ENV, raising=False)
-    assert rnnlab.get_num_threads() == len(__import__("os").sched_getaffinity(0))
+    assert rnnlab.get_num_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setenv(blas.ENV, "3")
     assert rnnlab.get_num_threads() == 3
 

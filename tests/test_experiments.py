@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
-from rnnlab.experiments.config import build, callbacks, validate
+from rnnlab.experiments.config import build, validate
 from rnnlab.experiments.executors import LocalExecutor, RayExecutor
 from rnnlab.experiments.runner import run_one
 from rnnlab.experiments.store import Store
@@ -141,9 +141,10 @@ def test_run_one_resumes_from_the_checkpoint_in_its_folder(tmp_path):
             model,
             task,
             config.train,
-            [*callbacks(config, model, task), crash_at_7],
+            [crash_at_7],
             out=cut,
             run_config=config.model_dump(),
+            diagnostics=config.diagnostics,
         )
     history = json.loads((cut / "history.json").read_text())
     history["steps"][2]["loss"] = 123.0  # a mark: resuming keeps steps 0-4 from the folder

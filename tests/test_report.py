@@ -16,7 +16,7 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib")
 
 from rnnlab.cli.main import cli  # noqa: E402
-from rnnlab.experiments.config import RunConfig, build, callbacks, validate  # noqa: E402
+from rnnlab.experiments.config import RunConfig, build, validate  # noqa: E402
 from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays  # noqa: E402
 from rnnlab.experiments.store import Store  # noqa: E402
 from rnnlab.experiments.sweep import canonical_json  # noqa: E402
@@ -64,8 +64,15 @@ def config(**sections: dict[str, Any]) -> RunConfig:
 def train_into(cfg: RunConfig, folder: Path) -> History:
     """What `rnnlab train` does: fit with the [diagnostics] callbacks, into a run folder."""
     model, task = build(cfg)
-    hooks = callbacks(cfg, model, task)
-    return fit(model, task, cfg.train, hooks, out=folder, quiet=True, run_config=cfg.model_dump())
+    return fit(
+        model,
+        task,
+        cfg.train,
+        out=folder,
+        quiet=True,
+        run_config=cfg.model_dump(),
+        diagnostics=cfg.diagnostics,
+    )
 
 
 def make_store(folder: Path, configs: list[RunConfig]) -> None:

@@ -226,22 +226,30 @@ def test_tbptt_needs_a_stream_task_and_k1_equal_to_T():
 
 
 def test_diagnostics_are_recorded_and_resume_exactly(tmp_path):
-    from rnnlab.diagnostics import DiagnosisCallback
-    from rnnlab.train import RecordDiagnostics
+    from rnnlab.train import DiagnosticsConfig
 
     task = get("adding", T=12, dtype="float64")
     config = TrainConfig(steps=60, eval_every=30, checkpoint_every=30, lr=3e-3)
-    X, Y, mask = (a[:, :8] for a in task.validation)
+    diagnostics = DiagnosticsConfig(every=20, probe_size=8, jacobians=1)
 
     def run(out, interrupt=None, resume=False):
         model = rnnlab.RNN(input_size=2, hidden_size=8, output_size=1, dtype="float64", seed=3)
-        probe = DiagnosisCallback(model, X, Y, mask, every=20, loss="mse", jacobian_sequences=1)
-        cbs = [RecordDiagnostics(probe)] + ([_interrupt_at(interrupt)] if interrupt else [])
-        return fit(model, task, config, callbacks=cbs, out=out, resume=resume, quiet=True)
+        cbs = [_interrupt_at(interrupt)] if interrupt else []
+        return fit(model, task, config, cbs, out, resume, quiet=True, diagnostics=diagnostics)
 
     straight = run(tmp_path / "a")
     assert [d["step"] for d in straight.diagnostics] == [0, 20, 40, 60]  # 0: at initialisation
     assert straight.diagnostics[1]["verdict"]["history"]["steps"] == 20  # saw every norm so far
+    evidence = straight.diagnostics[2]["verdict"]["evidence"]  # step 40 sees step 30's eval
+    assert any(e.startswith("validation loss") and "at step 30 " in e for e in evidence)
+
+    def fresh():
+        return rnnlab.RNN(input_size=2, hidden_size=8, output_size=1, dtype="float64", seed=3)
+
+    default = fit(fresh(), task, config, quiet=True)
+    assert [d["step"] for d in default.diagnostics] == [0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60]
+    off = fit(fresh(), task, config, quiet=True, diagnostics=None)
+    assert off.diagnostics == []
     with pytest.raises(Interrupt):
         run(tmp_path / "b", interrupt=45)
     resumed = run(tmp_path / "b", resume=True)

@@ -13,26 +13,10 @@ from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import Counts, load_sweep, run_sweep
 
 
-def _progress(enabled: bool) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def _progress(enabled: bool, stream: Any) -> Any:
+    from rnnlab.train.progress import sweeping
 
-    return Progress(
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
+    return sweeping(enabled, stream)  # a bar on a terminal, else a plain line every few s
 
 
 def describe(counts: Counts) -> str:
@@ -78,7 +62,7 @@ def sweep(
     grid = load_sweep(sweep_path)  # every point is validated before anything is written
     pool = make_executor(executor, workers, address)
     try:
-        with Store(out, write=True) as store, _progress(not quiet and sys.stdout.isatty()) as bar:
+        with Store(out, write=True) as store, _progress(not quiet, sys.stderr) as bar:
             task = bar.add_task("sweep", total=None, counts="")
 
             def show(counts: Counts) -> None:

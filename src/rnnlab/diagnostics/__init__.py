@@ -42,6 +42,7 @@ from rnnlab.diagnostics.jacobian import (
 from rnnlab.diagnostics.spectra import BlockSpectrum, block_spectra, weight_spectra
 from rnnlab.diagnostics.verdict import (
     HistoryStats,
+    Learning,
     Remedy,
     RunInfo,
     Thresholds,
@@ -60,6 +61,7 @@ __all__ = [
     "HistoryStats",
     "JacobianProducts",
     "LagProfile",
+    "Learning",
     "Remedy",
     "RunInfo",
     "Thresholds",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
-from rnnlab.diagnostics.verdict import RunInfo, Thresholds
+from rnnlab.diagnostics.verdict import Learning, RunInfo, Thresholds
 from rnnlab.engine.model import SequenceModel, State
 
 Array = np.ndarray
@@ -65,13 +65,20 @@ class DiagnosisCallback:
         self.latest: Diagnosis | None = None
 
     def __call__(
-        self, step: int, model: SequenceModel, grad_norm: float | None = None
+        self,
+        step: int,
+        model: SequenceModel,
+        grad_norm: float | None = None,
+        *,
+        force: bool = False,
+        learning: Learning | None = None,
     ) -> dict[str, Any] | None:
-        """Note this step's pre-clip norm (if given); at a multiple of `every`, diagnose and
-        return the record, else None."""
+        """Note this step's pre-clip norm (if given); at a multiple of `every` (or when
+        `force`d), diagnose and return the record, else None. `learning`, the run's last
+        validation loss against its task's baseline, lets the verdict say "stuck"."""
         if grad_norm is not None:
             self.grad_norms.append(float(grad_norm))
-        if step % self.every != 0:
+        if step % self.every != 0 and not force:
             return None
         self.latest = diagnose(
             model,
@@ -80,6 +87,7 @@ class DiagnosisCallback:
             self.mask,
             h0=self.h0,
             grad_norms=self.grad_norms or None,
+            learning=learning,
             **self.options,
         )
         record = {"step": int(step)} | self.latest.to_dict()

@@ -14,7 +14,14 @@ from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianProducts, jacobian_products
 from rnnlab.diagnostics.spectra import BlockSpectrum, weight_spectra
-from rnnlab.diagnostics.verdict import RunInfo, Thresholds, Verdict, history_stats, judge
+from rnnlab.diagnostics.verdict import (
+    Learning,
+    RunInfo,
+    Thresholds,
+    Verdict,
+    history_stats,
+    judge,
+)
 from rnnlab.engine.blas import one_blas_thread
 from rnnlab.engine.model import SequenceModel, State
 
@@ -25,7 +32,7 @@ SHOWN_LAGS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """What diagnose() found. `verdict.label` is vanishing, exploding or healthy.
+    """What diagnose() found. `verdict.label` is vanishing, exploding, stuck or healthy.
 
     model: the architecture (model.config plus its init); steps T and batch B of the data;
     loss and grad_norm (global ‖∂L/∂θ‖₂) of the BPTT pass; flow: δ norms per step, weight
@@ -86,6 +93,7 @@ def diagnose(
     rng: np.random.Generator | None = None,
     grad_norms: Sequence[float] | Array | None = None,
     nonfinite_steps: int | None = None,
+    learning: Learning | None = None,
     run: RunInfo | None = None,
     thresholds: Thresholds | None = None,
 ) -> Diagnosis:
@@ -95,12 +103,40 @@ def diagnose(
     task's, where the verdict reads the lag profile (default: the longest lag, t − 1).
     jacobian_sequences: how many sequences get Jacobian products (O(t·n·S³); 0 skips them),
     the first n, or drawn with `rng`. grad_norms / nonfinite_steps: a run's pre-clip global
-    gradient norms so far, for spikes and non-finite steps. run: what the run uses (default
-    read off the model, no clipping). The model is not changed.
+    gradient norms so far, for spikes, growth and non-finite steps. learning: the run's last
+    validation loss against its task's baseline (for the stuck verdict). run: what the run
+    uses (default read off the model, no clipping). The model is not changed.
+
+    Weights or gradients that overflowed give a verdict that says so, never an exception
+    or a numpy warning: the measurements are taken with floating-point errors silenced and
+    non-finite values are reported as such.
     """
-    th = thresholds or Thresholds()
     if not isinstance(model, SequenceModel):
         raise ValueError(f"model: got {type(model).__name__}; expected an rnnlab RNN, LSTM or GRU")
+    with np.errstate(all="ignore"):  # overflow is a finding here, reported in the verdict
+        return _diagnose(
+            model, X, Y, mask, loss, h0, dependency_length, step, jacobian_sequences, rng,
+            grad_norms, nonfinite_steps, learning, run, thresholds or Thresholds(),
+        )  # fmt: skip
+
+
+def _diagnose(
+    model: SequenceModel,
+    X: Array,
+    Y: Array,
+    mask: Array | None,
+    loss: str,
+    h0: State | None,
+    dependency_length: int | None,
+    step: int | None,
+    jacobian_sequences: int,
+    rng: np.random.Generator | None,
+    grad_norms: Sequence[float] | Array | None,
+    nonfinite_steps: int | None,
+    learning: Learning | None,
+    run: RunInfo | None,
+    th: Thresholds,
+) -> Diagnosis:
     res = model.loss_and_grads(X, Y, loss=loss, mask=mask, h0=h0)
     T, B = res.trace.outputs.shape[:2]
     flow = gradient_flow(
@@ -137,6 +173,7 @@ def diagnose(
         thresholds=th,
         grad_norms=grad_norms,
         nonfinite_steps=nonfinite_steps,
+        learning=learning,
     )
 
 
@@ -155,12 +192,17 @@ def assemble(
     thresholds: Thresholds | None = None,
     grad_norms: Sequence[float] | Array | None = None,
     nonfinite_steps: int | None = None,
+    learning: Learning | None = None,
 ) -> Diagnosis:
     """The verdict on measurements made anywhere (diagnose() on the engine, or the PyTorch
     bridge), wrapped in a Diagnosis. `model` describes the architecture; it needs cell,
     num_layers and hidden_size (and nonlinearity for an Elman RNN) to print."""
     th = thresholds or Thresholds()
     finite = math.isfinite(loss) and math.isfinite(grad_norm)
+    notes = _notes(jacobians, activations)
+    bad = [f"layer {b.layer} {b.block}" for b in spectra if not math.isfinite(b.sigma_max)]
+    if bad:
+        notes.insert(0, f"the weights are not finite ({', '.join(bad)}): no spectrum")
     history = None if grad_norms is None else history_stats(grad_norms, nonfinite_steps, th)
     verdict = judge(
         run=run,
@@ -168,8 +210,9 @@ def assemble(
         gradients_finite=finite,
         grad_norm=grad_norm,
         history=history,
+        learning=learning,
         thresholds=th,
-        notes=_notes(jacobians, activations),
+        notes=notes,
     )
     return Diagnosis(
         model=model,
@@ -212,7 +255,7 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
                 f"layer {jp.layer}: the Jacobian product reaches exactly 0 in {zero} of {n} "
                 f"sequences (switched-off units cut every path back through the recurrence)"
             )
-        if jp.gamma is not None and jp.sigma_max is not None:
+        if jp.gamma is not None and jp.sigma_max is not None and math.isfinite(jp.sigma_max):
             g = jp.gamma * jp.sigma_max
             consequence = (
                 f"< 1, vanishing is certain, ‖Π J‖ ≤ {g:.3g}^τ"
@@ -236,24 +279,36 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
     return notes
 
 
+def finite_g(x: float) -> str:
+    """A number in 3 significant digits, or "not finite" (never "nan")."""
+    return f"{x:.3g}" if math.isfinite(x) else "not finite"
+
+
+def per_step(decay: float) -> str:
+    """The decay rate as read: "×0.83 per step", or why there is none."""
+    return f"×{decay:.3g} per step" if math.isfinite(decay) else "no decay rate (not finite)"
+
+
 def _lines(d: Diagnosis) -> list[str]:
     f, m = d.flow, d.model
     nl = f" ({m['nonlinearity']})" if "nonlinearity" in m else ""
     t = f.lag.step
     lines = [
         f"Diagnosis: {d.label.upper()} — {m['cell']}{nl}, {m['num_layers']} layer(s), "
-        f"H={m['hidden_size']}, T={d.steps}, B={d.batch}; loss {d.loss:.4g}, "
-        f"‖∂L/∂θ‖ {d.grad_norm:.3g}",
-        f"lag profile of L_{t} (top layer): ×{f.decay_factor:.3g} per step, horizon "
-        f"{f.horizon} steps, ratio {f.ratio:.3g} at τ = {f.ratio_lag}",
+        f"H={m['hidden_size']}, T={d.steps}, B={d.batch}; loss {finite_g(d.loss)}, "
+        f"‖∂L/∂θ‖ {finite_g(d.grad_norm)}",
+        f"lag profile of L_{t} (top layer): {per_step(f.decay_factor)}, horizon "
+        f"{f.horizon} steps, ratio {finite_g(f.ratio)} at τ = {f.ratio_lag}",
     ]
     lags = [lag for lag in SHOWN_LAGS if lag < t - 1] + [t - 1]
     top = f.lag.profile[-1]
     lines.append("  τ      " + " ".join(f"{lag:>9d}" for lag in lags))
-    lines.append("  ratio  " + " ".join(f"{top[lag]:9.3g}" for lag in lags))
+    ratios = (f"{top[lag]:9.3g}" if math.isfinite(top[lag]) else f"{'–':>9}" for lag in lags)
+    lines.append("  ratio  " + " ".join(ratios))
     for s in d.spectra:
-        radius = "" if s.spectral_radius is None else f", spectral radius {s.spectral_radius:.3g}"
-        lines.append(f"layer {s.layer} {s.block}: σ_max {s.sigma_max:.3g}{radius}")
+        rho = s.spectral_radius
+        radius = "" if rho is None else f", spectral radius {finite_g(rho)}"
+        lines.append(f"layer {s.layer} {s.block}: σ_max {finite_g(s.sigma_max)}{radius}")
     lines.append("evidence:")
     lines.extend(f"  - {e}" for e in d.verdict.evidence)
     lines.append("remedies, best first:")

@@ -133,7 +133,8 @@ def pascanu_bound(
     if model.kind != "rnn" or nonlinearity is None:
         return None, None, None
     gamma = GAMMA[nonlinearity]
-    sigma = float(np.linalg.norm(model.layer_params(layer)["W"], ord=2))
+    W = model.layer_params(layer)["W"]
+    sigma = float(np.linalg.norm(W, ord=2)) if np.all(np.isfinite(W)) else np.nan
     return gamma, sigma, _bound_log(gamma, sigma, t)
 
 

@@ -21,7 +21,8 @@ GATE_NAMES = {"rnn": ("",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")
 @dataclass(frozen=True)
 class BlockSpectrum:
     """block: "W" (the Elman RNN's W, or a gated cell's stacked W) or "W_f" etc. (a gate).
-    eigenvalues (complex) and spectral_radius are None for the non-square stacked W."""
+    eigenvalues (complex) and spectral_radius are None for the non-square stacked W; for a
+    block that is not finite, sigma_max and spectral_radius are nan, eigenvalues None."""
 
     layer: int
     block: str
@@ -48,13 +49,24 @@ def block_spectra(layer: int, kind: str, W: Array, hidden_size: int) -> list[Blo
     H = hidden_size
     out = []
     if kind != "rnn":
-        sv = np.linalg.svd(W, compute_uv=False)
+        sv = _singular_values(W)
         out.append(BlockSpectrum(layer, "W", float(sv[0]), None, sv, None))
     for k, gate in enumerate(GATE_NAMES[kind]):
         block = W[k * H : (k + 1) * H]  # (H, S)
-        sv = np.linalg.svd(block, compute_uv=False)
-        eig = np.linalg.eigvals(block) if block.shape[0] == block.shape[1] else None
-        radius = None if eig is None else float(np.abs(eig).max())
+        sv = _singular_values(block)
+        square = block.shape[0] == block.shape[1]
+        eig = None
+        if square and np.isfinite(sv[0]):
+            eig = np.linalg.eigvals(block)
+        radius = None if not square else float(np.abs(eig).max()) if eig is not None else np.nan
         name = f"W_{gate}" if gate else "W"
         out.append(BlockSpectrum(layer, name, float(sv[0]), radius, sv, eig))
     return out
+
+
+def _singular_values(block: Array) -> Array:
+    """Descending singular values; all nan for a block that is not finite (the SVD would
+    raise), so an overflowed W is reported, not fatal."""
+    if not np.all(np.isfinite(block)):
+        return np.full(min(block.shape), np.nan)
+    return np.linalg.svd(block, compute_uv=False)

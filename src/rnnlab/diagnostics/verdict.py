@@ -1,12 +1,16 @@
-"""The verdict — vanishing, exploding or healthy — with its evidence and the remedies, ranked.
+"""The verdict — vanishing, exploding, stuck or healthy — with its evidence and the remedies.
 
 Rules (every number a field of Thresholds):
 - exploding if a gradient is non-finite, if the lag profile's ratio at the dependency length
-  is above `exploding`, or if a run's history has non-finite steps, or spikes (a pre-clip
-  global norm above `spike` × the running median of the `spike_window` norms before it) in
-  a run that does not clip: clipping is the remedy for spikes, so in a clipped run they are
-  evidence, not the verdict;
+  is above `exploding`, or if a run's history has non-finite steps, or, in a run that does
+  not clip, spikes (a pre-clip global norm above `spike` × the running median of the
+  `spike_window` norms before it) or geometric growth (the pre-clip norm grew more than
+  `growth`× along the least-squares line of its last `growth_window` finite steps):
+  clipping is the remedy for both, so in a clipped run they are evidence, not the verdict;
 - else vanishing if that ratio is below `vanishing`;
+- else stuck if the run has trained and its validation loss is still at its task's
+  memoryless baseline (within `baseline_margin`, or above it): the gradient reaches back,
+  yet nothing has been learned;
 - else healthy.
 Exploding wins over vanishing: a run with both needs its spikes handled first; the evidence
 still shows the vanishing ratio.
@@ -31,7 +35,7 @@ Array = np.ndarray
 
 CELLS = ("rnn", "lstm", "gru")
 CLIP_MODES = ("norm", "value", "none")
-LABELS = ("vanishing", "exploding", "healthy")
+LABELS = ("vanishing", "exploding", "stuck", "healthy")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class Thresholds:
     spike_min_history 5  earlier finite norms needed before a step can be called a spike
     clip_multiple 2    suggested clipping threshold = clip_multiple × the median norm
                        (Pascanu et al. 2013 found 0.5–10× the average norm to work)
+    growth       1e3   a pre-clip norm that grew more than this over growth_window steps,
+                       along a straight line in log scale, grows geometrically
+    growth_window 100  the last this many finite steps of a history are fitted
+    baseline_margin 0.1  a validation loss above (1 − this) × the memoryless baseline has
+                       learned nothing yet (stuck, once the run has trained)
     """
 
     horizon: float = 1e-3
@@ -58,9 +67,13 @@ class Thresholds:
     spike_window: int = 50
     spike_min_history: int = 5
     clip_multiple: float = 2.0
+    growth: float = 1e3
+    growth_window: int = 100
+    baseline_margin: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "vanishing", "exploding", "saturation", "spike", "clip_multiple"):
+        positive = ("horizon", "vanishing", "exploding", "saturation", "spike", "clip_multiple")
+        for name in (*positive, "growth", "baseline_margin"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name}: got {value!r}; expected a number > 0")
@@ -70,7 +83,11 @@ class Thresholds:
             )
         if not self.horizon < 1:
             raise ValueError(f"horizon: got {self.horizon!r}; expected 0 < horizon < 1")
-        for name in ("spike_window", "spike_min_history"):
+        if not self.baseline_margin < 1:
+            raise ValueError(
+                f"baseline_margin: got {self.baseline_margin!r}; expected 0 < baseline_margin < 1"
+            )
+        for name in ("spike_window", "spike_min_history", "growth_window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: got {value!r}; expected an integer >= 1")
@@ -123,17 +140,43 @@ class RunInfo:
 @dataclass(frozen=True)
 class HistoryStats:
     """A run's pre-clip global gradient norms: how many steps, their median over the finite
-    ones, the steps (0-based) that spiked, and how many steps were non-finite."""
+    ones, the steps (0-based) that spiked, how many steps were non-finite and the first of
+    them; growth: the factor per step of the least-squares line through ln‖g‖ over the
+    last `growth_steps` finite steps (before the first non-finite one), from norm
+    growth_from to growth_to (None with fewer than two such steps)."""
 
     steps: int
     median_norm: float | None
     spikes: list[int]
     nonfinite_steps: int
+    first_nonfinite: int | None = None
+    growth: float | None = None
+    growth_steps: int = 0
+    growth_from: float | None = None
+    growth_to: float | None = None
+
+    @property
+    def growth_total(self) -> float:
+        """How much the fitted line grows over the window (1.0 when not measured)."""
+        if self.growth is None or self.growth_steps < 2:
+            return 1.0
+        return float(self.growth ** (self.growth_steps - 1))
+
+
+@dataclass(frozen=True)
+class Learning:
+    """Where the run's loss stands at the snapshot: the last validation loss, at `step`,
+    against the task's memoryless baseline (the loss of the best input-blind guess)."""
+
+    step: int
+    loss: float
+    baseline: float
 
 
 @dataclass(frozen=True)
 class Remedy:
-    """name: relu_identity, clip_norm, gated_cell or orthogonal_w."""
+    """name: relu_identity, clip_norm, gated_cell, forget_bias, orthogonal_w or
+    train_longer."""
 
     name: str
     action: str
@@ -176,11 +219,25 @@ def history_stats(
     running = _running_median(clean, th.spike_window, th.spike_min_history)
     with np.errstate(invalid="ignore"):
         spikes = np.flatnonzero(clean > th.spike * running)  # nan compares False
+    bad = np.flatnonzero(~finite)
+    first = int(bad[0]) if bad.size else None
+    window = norms[: first if first is not None else norms.size][-th.growth_window :]
+    tau = np.flatnonzero(window > 0).astype(np.float64)  # ln 0 has no place on the line
+    growth = None
+    if tau.size >= 2:
+        y = np.log(window[window > 0])
+        dtau = tau - tau.mean()
+        growth = math.exp(float(dtau @ (y - y.mean()) / (dtau @ dtau)))
     return HistoryStats(
         steps=int(norms.size),
         median_norm=float(np.median(norms[finite])) if finite.any() else None,
         spikes=[int(i) for i in spikes],
         nonfinite_steps=nonfinite_steps,
+        first_nonfinite=first,
+        growth=growth,
+        growth_steps=int(window.size) if growth is not None else 0,
+        growth_from=float(window[0]) if growth is not None else None,
+        growth_to=float(window[-1]) if growth is not None else None,
     )
 
 
@@ -191,45 +248,39 @@ def judge(
     gradients_finite: bool = True,
     grad_norm: float | None = None,
     history: HistoryStats | None = None,
+    learning: Learning | None = None,
     thresholds: Thresholds | None = None,
     notes: Sequence[str] = (),
 ) -> Verdict:
-    """The verdict from a snapshot's gradient flow, a run's history, or both (see the module
-    docstring for the rules). `grad_norm`, the snapshot's global norm, sets the suggested
-    clipping threshold when there is no history. `notes` are further evidence lines."""
+    """The verdict from a snapshot's gradient flow, a run's history, where its loss stands,
+    or any of them (see the module docstring for the rules). `grad_norm`, the snapshot's
+    global norm, sets the suggested clipping threshold when there is no history. `notes`
+    are further evidence lines."""
     th = thresholds or Thresholds()
     evidence: list[str] = []
     exploding = vanishing = False
     if flow is not None:
-        r, lag = flow.ratio, flow.ratio_lag
-        where = (
-            "the dependency length"
-            if flow.dependency_length is not None
-            else "the longest lag measured; pass dependency_length to judge at the task's"
-        )
-        evidence.append(
-            f"‖∂L_t/∂h_(t−τ)‖ / ‖∂L_t/∂h_t‖ = {r:.3g} at τ = {lag} ({where}); "
-            f"vanishing below {th.vanishing:g}, exploding above {th.exploding:g}"
-        )
-        exploding = r > th.exploding  # inf counts, nan does not
-        vanishing = r < th.vanishing
-        end = flow.lag.profile.shape[1] - 1
-        reach = f"≥ {end} (the whole window)" if flow.horizon == end else f"{flow.horizon}"
-        evidence.append(
-            f"decay ×{flow.decay_factor:.3g} per step; gradient horizon {reach} steps "
-            f"(profile ≥ {flow.horizon_threshold:g})"
-        )
+        evidence.extend(_flow_lines(flow, th))
+        exploding = flow.ratio > th.exploding  # inf counts, nan does not
+        vanishing = flow.ratio < th.vanishing
     if not gradients_finite:
         exploding = True
-        evidence.append("the gradients of this snapshot are not finite")
+        evidence.append("the gradients of this snapshot are not finite: backpropagation overflowed")
     if history is not None:
-        evidence.append(_history_line(history))
-        unclipped_spikes = bool(history.spikes) and run.clip_mode == "none"
-        exploding = exploding or unclipped_spikes or history.nonfinite_steps > 0
-        if history.spikes and not unclipped_spikes:
-            evidence.append(f"the spikes were tamed by {run.clip_mode} clipping")
+        evidence.extend(_history_lines(history))
+        unclipped = run.clip_mode == "none"
+        grows = history.growth_total > th.growth
+        exploding = exploding or history.nonfinite_steps > 0
+        exploding = exploding or (unclipped and (bool(history.spikes) or grows))
+        if (history.spikes or grows) and not unclipped:
+            evidence.append(f"the spikes and growth were tamed by {run.clip_mode} clipping")
+    stuck = learning is not None and learning.step > 0 and _at_baseline(learning, th)
+    if learning is not None:
+        evidence.append(_learning_line(learning, th))
     evidence.extend(notes)
-    label = "exploding" if exploding else "vanishing" if vanishing else "healthy"
+    label = (
+        "exploding" if exploding else "vanishing" if vanishing else "stuck" if stuck else "healthy"
+    )
     median = history.median_norm if history is not None else None
     if median is None and grad_norm is not None and math.isfinite(grad_norm) and grad_norm > 0:
         median = grad_norm
@@ -241,6 +292,60 @@ def judge(
         suggested_clip=suggested,
         history=history,
     )
+
+
+def _at_baseline(learning: Learning, th: Thresholds) -> bool:
+    """The loss has not moved below the baseline by the margin (a non-finite loss counts)."""
+    return not learning.loss < (1 - th.baseline_margin) * learning.baseline
+
+
+def _flow_lines(flow: GradientFlow, th: Thresholds) -> list[str]:
+    r, lag = flow.ratio, flow.ratio_lag
+    where = (
+        "the dependency length"
+        if flow.dependency_length is not None
+        else "the longest lag measured; pass dependency_length to judge at the task's"
+    )
+    if not math.isfinite(r):
+        return [
+            f"‖∂L_t/∂h_(t−τ)‖ / ‖∂L_t/∂h_t‖ is not finite at τ = {lag} ({where}): the "
+            "gradient overflowed on its way back, so no decay rate or horizon can be read"
+        ]
+    lines = [
+        f"‖∂L_t/∂h_(t−τ)‖ / ‖∂L_t/∂h_t‖ = {r:.3g} at τ = {lag} ({where}); vanishing below "
+        f"{th.vanishing:g} (the signal from that far back is under a thousandth of the local "
+        f"one: too weak to learn from), exploding above {th.exploding:g}"
+    ]
+    end = flow.lag.profile.shape[1] - 1
+    reach = f"≥ {end} (the whole window)" if flow.horizon == end else f"{flow.horizon}"
+    decay = (
+        f"decay ×{flow.decay_factor:.3g} per step"
+        if math.isfinite(flow.decay_factor)
+        else "no decay rate (too few finite, positive lags)"
+    )
+    lines.append(f"{decay}; gradient horizon {reach} steps (profile ≥ {flow.horizon_threshold:g})")
+    top = flow.lag.profile[-1]
+    finite = np.where(np.isfinite(top), top, -np.inf)
+    peak = int(np.argmax(finite))
+    if finite[peak] > 1:
+        lines.append(
+            f"the lag profile rises above 1: ×{finite[peak]:.3g} at τ = {peak}, so the "
+            "gradient grows as it travels back"
+        )
+    return lines
+
+
+def _learning_line(learning: Learning, th: Thresholds) -> str:
+    where = f"validation loss {learning.loss:.4g} at step {learning.step}"
+    base = f"the memoryless baseline {learning.baseline:.4g}"
+    if _at_baseline(learning, th):
+        at = (
+            f"within {th.baseline_margin:.0%} of {base}"
+            if learning.loss < learning.baseline
+            else f"not below {base}"
+        )
+        return f"{where} is {at}: nothing has been learned from the inputs yet"
+    return f"{where}, {1 - learning.loss / learning.baseline:.0%} below {base}"
 
 
 def remedies(
@@ -259,6 +364,14 @@ def remedies(
             else ["forget_bias", "orthogonal_w", "gated_cell"]
             if run.cell == "lstm"
             else ["orthogonal_w", "gated_cell"]
+        )
+    elif label == "stuck":
+        order = (
+            ["train_longer", "gated_cell", "relu_identity"]
+            if rnn
+            else ["train_longer", "forget_bias"]
+            if run.cell == "lstm"
+            else ["train_longer"]
         )
     else:
         order = ["clip_norm"]
@@ -284,6 +397,15 @@ def _remedy(
             else "a cheap safeguard against later spikes; it does not cure vanishing"
         )
         return Remedy(name, action, reason, in_use=run.clip_mode != "none")
+    if name == "train_longer":
+        return Remedy(
+            name,
+            "train longer, or with a larger learning rate (clipped, so a larger step stays safe)",
+            "the gradient reaches the dependency length, so the signal is there but small; "
+            "long dependencies are often learned only after a plateau at the baseline (an "
+            "LSTM on the adding problem can sit at MSE 1/6 for hundreds of steps)",
+            in_use=False,
+        )
     if name == "relu_identity":
         return Remedy(
             name,
@@ -327,14 +449,26 @@ def _remedy(
     )
 
 
-def _history_line(h: HistoryStats) -> str:
+def _history_lines(h: HistoryStats) -> list[str]:
     median = "n/a" if h.median_norm is None else f"{h.median_norm:.3g}"
     shown = ", ".join(str(s) for s in h.spikes[:5]) + (", …" if len(h.spikes) > 5 else "")
     spikes = f"{len(h.spikes)} spikes (steps {shown})" if h.spikes else "no spikes"
-    return (
+    lines = [
         f"history of {h.steps} steps: median pre-clip norm {median}, {spikes}, "
         f"{h.nonfinite_steps} non-finite steps"
-    )
+    ]
+    if h.growth is not None and h.growth_steps >= 2:
+        before = "before it" if h.first_nonfinite is not None else "of the run"
+        lines.append(
+            f"the pre-clip norm changed ×{h.growth:.3g} per step over the last "
+            f"{h.growth_steps} finite steps {before} ({h.growth_from:.3g} → {h.growth_to:.3g})"
+        )
+    if h.first_nonfinite is not None:
+        lines.append(
+            f"the loss or gradient became non-finite at step {h.first_nonfinite}: the run "
+            "blew up there"
+        )
+    return lines
 
 
 def _running_median(x: Array, window: int, min_count: int, chunk: int = 4096) -> Array:

@@ -4,7 +4,7 @@
              forget_bias, dtype
     [task]   name, then that task's own parameters (T, variant, path, seed, ...)
     [train]  see rnnlab.train.TrainConfig
-    [diagnostics]  every (0: off), probe_size, jacobians
+    [diagnostics]  every (default: ten diagnoses per run; 0: off), probe_size, jacobians
 
 Every error is one line naming the TOML path, the value given and what is allowed.
 """
@@ -20,12 +20,10 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, ValidationError
 
 from rnnlab import tasks
-from rnnlab.diagnostics.callback import DiagnosisCallback
 from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import MODELS, SequenceModel
 from rnnlab.tasks.base import Task
-from rnnlab.train.callbacks import RecordDiagnostics
-from rnnlab.train.config import Frozen, TrainConfig, format_error
+from rnnlab.train.config import DiagnosticsConfig, Frozen, TrainConfig, format_error
 from rnnlab.train.history import History
 from rnnlab.train.loop import fit
 
@@ -51,16 +49,6 @@ class TaskConfig(Frozen):
 
     model_config = ConfigDict(frozen=True, extra="allow", strict=True)
     name: str = "adding"
-
-
-class DiagnosticsConfig(Frozen):
-    """A diagnosis of the first `probe_size` validation sequences every `every` steps (0:
-    never): gradient flow, lag profile, spectra, activations, verdict; Jacobian products
-    for `jacobians` of those sequences (O(T·H³) each; 0 skips them)."""
-
-    every: int = Field(default=0, ge=0)
-    probe_size: int = Field(default=32, gt=0)
-    jacobians: int = Field(default=2, ge=0)
 
 
 class RunConfig(Frozen):
@@ -144,26 +132,6 @@ def run_info(config: RunConfig, model: SequenceModel) -> RunInfo:
     )
 
 
-def callbacks(config: RunConfig, model: SequenceModel, task: Task) -> list[RecordDiagnostics]:
-    """The training callbacks the [diagnostics] section asks for."""
-    d = config.diagnostics
-    if d.every == 0:
-        return []
-    X, Y, mask = (a[:, : d.probe_size] for a in task.validation)
-    probe = DiagnosisCallback(
-        model,
-        X,
-        Y,
-        mask,
-        every=d.every,
-        loss=task.loss,
-        dependency_length=task.dependency_length,
-        jacobian_sequences=d.jacobians,
-        run=run_info(config, model),
-    )
-    return [RecordDiagnostics(probe)]
-
-
 def train(
     config: RunConfig, out: str | Path, resume: bool = False, quiet: bool = False
 ) -> tuple[History, Task]:
@@ -173,11 +141,11 @@ def train(
         model,
         task,
         config.train,
-        callbacks=callbacks(config, model, task),
         out=out,
         resume=resume,
         quiet=quiet,
         run_config=config.model_dump(),
+        diagnostics=config.diagnostics,
     )
     return history, task
 

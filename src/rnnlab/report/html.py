@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from rnnlab.diagnostics.diagnose import finite_g, per_step
 from rnnlab.report import plots
 from rnnlab.report.data import Record, RunData, group_keys, group_label, num, w_block
 from rnnlab.report.story import points
@@ -40,7 +41,8 @@ STYLE = """
 .rnnlab-report .verdict { padding: 0.5em 0.8em; border-left: 5px solid #888;
   background: #f6f6f6; } .rnnlab-report .vanishing { border-color: #1f77b4; }
 .rnnlab-report .exploding { border-color: #d62728; } .rnnlab-report .healthy {
-  border-color: #2ca02c; } .rnnlab-report .label { font-weight: bold; text-transform: uppercase; }
+  border-color: #2ca02c; } .rnnlab-report .stuck { border-color: #ff7f0e; }
+.rnnlab-report .label { font-weight: bold; text-transform: uppercase; }
 .rnnlab-report dl.story dt { font-weight: bold; margin-top: 0.5em; }
 .rnnlab-report dl.story dd { margin-left: 1.2em; } .rnnlab-report .measured { color: #0b4f8a; }
 .rnnlab-report table { border-collapse: collapse; font-size: 0.85em; }
@@ -369,9 +371,9 @@ def diagnosis_html(d: Diagnosis) -> str:
     flow = d.flow
     summary = (
         f"<p>{escape(d.model.get('cell', '?'))}, H = {d.model.get('hidden_size')}, T = "
-        f"{d.steps}, B = {d.batch}: loss {d.loss:.4g}, ‖∂L/∂θ‖ {d.grad_norm:.3g}; "
-        f"×{flow.decay_factor:.3g} per step back, horizon {flow.horizon} steps, ratio "
-        f"{flow.ratio:.3g} at τ = {flow.ratio_lag}.</p>"
+        f"{d.steps}, B = {d.batch}: loss {d.loss:.4g}, ‖∂L/∂θ‖ {finite_g(d.grad_norm)}; "
+        f"{per_step(flow.decay_factor)} back, horizon {flow.horizon} steps, ratio "
+        f"{finite_g(flow.ratio)} at τ = {flow.ratio_lag}.</p>"
     )
     body = (
         "<h3>Diagnosis</h3>"

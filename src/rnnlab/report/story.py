@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.report.data import Record, RunData, array, gamma_sigma, num, w_block
+from rnnlab.report.data import Record, RunData, array, gamma_sigma, num, top_profile, w_block
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,22 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
         f"{first['flow'].get('horizon')} → {flow.get('horizon')} steps."
     )
     decay = num(flow.get("decay_factor"))
-    power = decay ** int(lag) if lag is not None and math.isfinite(decay) else math.nan
-    three = (
-        f"Here: ×{_g(decay)} per step over τ = {lag} steps gives {_g(decay)}^{lag} ≈ "
-        f"{_g(power)}; measured {_g(flow.get('ratio'))}."
-    )
+    g0, g1 = gamma_sigma(first), gamma_sigma(last)
+    far = _far_lag(first)
+    if g0 is not None and far is not None:
+        three = (
+            f"Here: at initialisation γ·σ_max(W) = {_g(g0)}, so the bound at τ = {far} is "
+            f"{_g(g0)}^{far} ≈ {_g(g0**far)}; measured ‖∂L_T/∂h_(T−{far})‖/‖∂L_T/∂h_T‖ = "
+            f"{_g(_ratio_at(first, far))} at step {first['step']}, "
+            f"{_g(_ratio_at(last, far))} at step {last['step']}."
+        )
+    else:
+        power = decay ** int(lag) if lag is not None and math.isfinite(decay) else math.nan
+        three = (
+            f"Here: ×{_g(decay)} per step over τ = {lag} steps gives {_g(decay)}^{lag} ≈ "
+            f"{_g(power)}; measured {_g(flow.get('ratio'))}."
+        )
     s0, s1 = w_block(first), w_block(last)
-    g1 = gamma_sigma(last)
     if g1 is None:
         four = (
             f"Here: σ_max of the stacked W {_g(s0.get('sigma_max'))} → "
@@ -118,13 +127,44 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
             "is multiplied by gates, not by W."
         )
     else:
-        verdict = "< 1: vanishing is certain" if g1 < 1 else "≥ 1: the bound allows growth"
+        verdict = "< 1: vanishing is certain" if g1 < 1 else "≥ 1: " + _beyond_bound(last, nl)
         four = (
             f"Here: σ_max(W) {_g(s0.get('sigma_max'))} → {_g(s1.get('sigma_max'))}, ρ(W) "
             f"{_g(s0.get('spectral_radius'))} → {_g(s1.get('spectral_radius'))}; "
-            f"γ·σ_max = {_g(gamma_sigma(first))} → {g1:.3g} ({verdict})."
+            f"γ·σ_max = {_g(g0)} → {_g(g1)} ({verdict})."
         )
     return [one, two, three, four, _remedies(run, first, last)]
+
+
+def _far_lag(record: Record) -> int | None:
+    """The article's τ = 50 if the profile reaches it, else the longest lag measured."""
+    n = top_profile(record).size
+    return None if n < 2 else min(50, n - 1)
+
+
+def _ratio_at(record: Record, lag: int) -> float:
+    p = top_profile(record)
+    return float(p[lag]) if lag < p.size else math.nan
+
+
+def _beyond_bound(record: Record, nl: Any) -> str:
+    """What the measurement shows where γ·σ_max ≥ 1 and the bound forces nothing."""
+    decay = num(record["flow"].get("decay_factor"))
+    if not math.isfinite(decay):
+        return "the bound forces nothing, and the measured gradient is not finite: it exploded"
+    if decay > 1:
+        return f"the bound allows growth, and the measured gradient grows ×{decay:.3g} per step"
+    if nl == "relu":
+        why = f"{_pct(_top(record, 'inactive_fraction'))} of the ReLU activations are 0"
+    else:
+        why = (
+            f"{nl} saturates: {_pct(_top(record, 'saturation'))} of the units have φ′ below "
+            f"5 % of γ, mean φ′ {_g(_top(record, 'mean_dphi'))}"
+        )
+    return (
+        f"the bound no longer forces vanishing, yet the measured gradient shrinks ×{decay:.3g} "
+        f"per step: {why}, so diag(φ′) shrinks what W alone would not"
+    )
 
 
 def _article(cell: str) -> str:

@@ -9,7 +9,7 @@ from rnnlab.train.checkpoint import (
     save_checkpoint,
 )
 from rnnlab.train.clip import CLIP_MODES, clip, global_norm, param_norms
-from rnnlab.train.config import ClipConfig, TBPTTConfig, TrainConfig
+from rnnlab.train.config import ClipConfig, DiagnosticsConfig, TBPTTConfig, TrainConfig
 from rnnlab.train.history import History
 from rnnlab.train.loop import evaluate, fit
 from rnnlab.train.optim import (
@@ -43,6 +43,7 @@ __all__ = [
     "CheckpointDir",
     "CheckpointError",
     "ClipConfig",
+    "DiagnosticsConfig",
     "History",
     "TBPTTConfig",
     "TrainConfig",

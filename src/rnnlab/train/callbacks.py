@@ -1,26 +1,68 @@
-"""Training callbacks. A callback is called once before training (step 0) and after every
-step as `callback(step, model, history)`, where `step` counts the steps done; after a skipped
-(non-finite) step the model is the one before it."""
+"""Training callbacks. A callback is called once before training (step 0), after every
+step as `callback(step, model, history)`, where `step` counts the steps done (after a
+skipped, non-finite step the model is the one before it), and once more where a run stops
+on divergence, with history.status "diverged" and the last finite model."""
 
 from __future__ import annotations
 
+import math
+
 from rnnlab.diagnostics.callback import DiagnosisCallback
+from rnnlab.diagnostics.verdict import Learning, RunInfo
 from rnnlab.engine.model import SequenceModel
+from rnnlab.tasks.base import Task
+from rnnlab.train.config import DiagnosticsConfig, TrainConfig
 from rnnlab.train.history import History
 
 
 class RecordDiagnostics:
-    """Every `probe.every` steps, diagnose the probe batch and append the record to
-    history.diagnostics. The verdict sees every pre-clip norm recorded so far, read back
-    from the history, so a resumed run records exactly what an uninterrupted one does."""
+    """Diagnose the task's first validation sequences at step 0, every `cadence` steps and
+    at a divergence stop, and append the record to history.diagnostics. The verdict sees
+    every pre-clip norm recorded so far (a skipped step counts as non-finite) and the last
+    validation loss against the task's baseline, read back from the history, so a resumed
+    run records exactly what an uninterrupted one does."""
 
-    def __init__(self, probe: DiagnosisCallback) -> None:
-        self.probe = probe
+    def __init__(
+        self,
+        model: SequenceModel,
+        task: Task,
+        config: TrainConfig,
+        diagnostics: DiagnosticsConfig,
+        run: RunInfo | None = None,
+    ) -> None:
+        X, Y, mask = (a[:, : diagnostics.probe_size] for a in task.validation)
+        clip = config.clip
+        self.probe = DiagnosisCallback(
+            model,
+            X,
+            Y,
+            mask,
+            every=diagnostics.cadence(config.steps),
+            loss=task.loss,
+            dependency_length=task.dependency_length,
+            jacobian_sequences=diagnostics.jacobians,
+            run=run
+            or RunInfo.from_model(model, clip_mode=clip.mode, clip_threshold=clip.threshold),
+        )
+        self.baseline = float(task.baseline)
 
     def __call__(self, step: int, model: SequenceModel, history: History) -> None:
-        if step % self.probe.every != 0:
+        stop = history.status == "diverged"
+        if step % self.probe.every != 0 and not stop:
             return
-        self.probe.grad_norms = [r["grad_norm"] for r in history.steps]
-        record = self.probe(step, model)
+        self.probe.grad_norms = [
+            math.nan if r.get("skipped") else r["grad_norm"] for r in history.steps
+        ]
+        evals = [e for e in history.evals if e["step"] <= step]
+        learning = (
+            Learning(
+                step=int(evals[-1]["step"]), loss=float(evals[-1]["loss"]), baseline=self.baseline
+            )
+            if evals
+            else None
+        )
+        if history.diagnostics and history.diagnostics[-1]["step"] == step:
+            history.diagnostics.pop()  # the stop's diagnosis replaces one at the same step
+        record = self.probe(step, model, force=True, learning=learning)
         if record is not None:
             history.diagnostics.append(record)

@@ -82,6 +82,30 @@ class TrainConfig(Frozen):
         return hyper
 
 
+DIAGNOSES_PER_RUN = 10
+
+
+class DiagnosticsConfig(Frozen):
+    """A diagnosis of the first `probe_size` validation sequences at step 0, every `every`
+    steps and where a run stops on divergence: gradient flow, lag profile, spectra,
+    activations, verdict; Jacobian products for `jacobians` of those sequences (O(T·H³)
+    each; 0 skips them). every = None (the default) means ten diagnoses per run, every
+    steps // 10 steps; 0 means none."""
+
+    every: int | None = Field(default=None, ge=0)
+    probe_size: int = Field(default=32, gt=0)
+    jacobians: int = Field(default=2, ge=0)
+
+    def cadence(self, steps: int) -> int:
+        """The steps between diagnoses for a run of `steps` steps (0: never)."""
+        if self.every is None:
+            return max(1, steps // DIAGNOSES_PER_RUN)
+        return self.every
+
+
+DEFAULT_DIAGNOSTICS = DiagnosticsConfig()
+
+
 def _section(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The config section class that `loc` (a pydantic error location) points into."""
     for name in loc:

@@ -17,9 +17,10 @@ import numpy as np
 
 from rnnlab.engine.model import SequenceModel
 from rnnlab.tasks.base import Batch, Task
+from rnnlab.train.callbacks import RecordDiagnostics
 from rnnlab.train.checkpoint import CheckpointDir
 from rnnlab.train.clip import clip, global_norm, param_norms
-from rnnlab.train.config import TrainConfig
+from rnnlab.train.config import DEFAULT_DIAGNOSTICS, DiagnosticsConfig, TrainConfig
 from rnnlab.train.history import History
 from rnnlab.train.optim import make_optimizer
 from rnnlab.train.schedules import make_schedule
@@ -64,18 +65,10 @@ def _finite(arrays: dict[str, Array]) -> bool:
     return all(bool(np.all(np.isfinite(a))) for a in arrays.values())
 
 
-def _progress(enabled: bool) -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+def _progress(enabled: bool, stream: Any) -> Any:
+    from rnnlab.train.progress import training
 
-    return Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=True,
-    )
+    return training(enabled, stream)  # a bar on a terminal, else a plain line every few s
 
 
 def fit(
@@ -87,12 +80,16 @@ def fit(
     resume: bool = False,
     quiet: bool = False,
     run_config: dict[str, Any] | None = None,
+    diagnostics: DiagnosticsConfig | None = DEFAULT_DIAGNOSTICS,
 ) -> History:
     """Train `model` on `task` for config.steps steps; return the History.
 
+    diagnostics  when to diagnose the gradient flow into history.diagnostics (default: at
+             step 0, ten times per run and where a run diverges; None or every=0: never)
+    callbacks  further callback(step, model, history) calls (rnnlab.train.callbacks)
     out      a folder for last/best checkpoints (safetensors) and history.json
     resume   continue from out/last.safetensors, bit-identically to an uninterrupted run
-    quiet    no progress bar (it is also off when stdout is not a terminal)
+    quiet    no progress output (a bar on a terminal, else a plain line every few seconds)
     run_config  the whole run's config, stored in every checkpoint (default: the train part)
     The model's params are updated in place (model.params is replaced each step).
     """
@@ -119,6 +116,8 @@ def fit(
     ckpt = CheckpointDir(Path(out)) if out is not None else None
     saved_config = run_config if run_config is not None else {"train": config.model_dump()}
     shapes = {k: v.shape for k, v in model.params.items()}
+    if diagnostics is not None and diagnostics.cadence(config.steps):
+        callbacks = [RecordDiagnostics(model, task, config, diagnostics), *callbacks]
 
     if resume and ckpt is not None and (last := ckpt.load_last(shapes)) is not None:
         model.set_params(last.params)
@@ -148,7 +147,7 @@ def fit(
         for callback in callbacks:  # step 0: the model at initialisation
             callback(0, model, history)
     done = start
-    with _progress(not quiet and sys.stdout.isatty()) as bar:
+    with _progress(not quiet, sys.stderr) as bar:
         bar_task = bar.add_task("train", total=config.steps, completed=start, info="")
         for step in range(start, config.steps):
             with np.errstate(all="ignore"):  # overflow is caught below, not printed
@@ -177,15 +176,18 @@ def fit(
                 history.steps.append(record | {"skipped": 1.0})
                 if config.on_nonfinite == "stop":
                     history.status, history.diverged_at = "diverged", step
+                    for callback in callbacks:  # the last finite model, and the blow-up
+                        callback(done, model, history)
                     break
                 history.skipped += 1
             done = step + 1
             # a skipped step still counts: diagnostics, evaluations and checkpoints keep their
             # cadence (a diagnosis due where the gradient blew up is the one to keep)
+            if done % config.eval_every == 0 or done == config.steps:
+                record_eval(done)  # first, so a diagnosis here sees where the loss stands
+                bar.sample(done, model, task)  # charlm: a few characters it writes now
             for callback in callbacks:
                 callback(done, model, history)
-            if done % config.eval_every == 0 or done == config.steps:
-                record_eval(done)
             if config.checkpoint_every and done % config.checkpoint_every == 0:
                 save(done)
             info = f"loss {result.loss:.4g}  ‖g‖ {norm:.3g}" + ("" if finite else "  skipped")

@@ -1,4 +1,7 @@
-"""The command line: demo, train (bad input, crash and resume, corrupted checkpoints), sample."""
+"""The command line: demo, train (bad input, crash and resume, corrupted checkpoints), sample.
+
+`rnnlab train` records its run in a store (`--out`, default results): runs.db, and the run's
+checkpoints in runs/<id>/."""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
+from rnnlab.engine.blas import num_threads
 from rnnlab.experiments.config import build, load_config
 from rnnlab.experiments.demo import LAGS, seed_story
+from rnnlab.experiments.store import Store
 from rnnlab.train import fit, load_checkpoint
 
 CONFIG = """
@@ -58,7 +63,7 @@ def test_the_seed_story_at_initialisation():
     assert tanh08.bound[50] == pytest.approx(0.8**50)  # the seed's 1.43e-5
     for lag in LAGS:  # the bound holds at every lag shown
         assert tanh08.profile[lag] <= tanh08.bound[lag]
-    assert rows["ReLU RNN, ρ(W) = 2"].profile[100] > 1e3  # exploding at lag 100
+    assert rows["tanh RNN, ρ(W) = 2"].profile[50] > 1e3  # exploding: it grows going back
     assert rows["LSTM"].bound is None
     assert rows["tanh RNN"].profile[100] < rows["tanh RNN"].profile[10] < 1  # vanishing
 
@@ -85,16 +90,13 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override,
     assert not out.exists()
 
 
-def test_a_bad_thread_count_in_the_environment_exits_2_and_writes_nothing(tmp_path):
-    out = tmp_path / "out"
+def test_a_bad_thread_count_in_the_environment_exits_2(tmp_path):
+    # diagnose computes with RNNLAB_NUM_THREADS threads (train, like run and sweep, with one)
     result = CliRunner().invoke(
-        cli,
-        ["train", str(write_config(tmp_path)), "--out", str(out), "--quiet"],
-        env={"RNNLAB_NUM_THREADS": "two"},
+        cli, ["diagnose", str(write_config(tmp_path)), "--json"], env={"RNNLAB_NUM_THREADS": "two"}
     )
     assert result.exit_code == 2
     assert result.output == "error: RNNLAB_NUM_THREADS: got 'two'; expected an integer >= 1\n"
-    assert not out.exists()
 
 
 def test_missing_config_and_no_traceback(tmp_path):
@@ -102,6 +104,10 @@ def test_missing_config_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: config: got")
     assert "Traceback" not in result.stderr
+
+
+def run_dir(config_path: Path, store: Path) -> Path:
+    return store / "runs" / load_config(config_path).run_id
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
@@ -112,7 +118,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    last = out / "last.safetensors"
+    last = run_dir(config_path, out) / "last.safetensors"
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -122,11 +128,16 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     killed_at = load_checkpoint(last).step
     assert 0 < killed_at < 3000  # really interrupted mid-run
 
-    result = run("train", str(config_path), "--out", str(out), "--resume", "--quiet")
+    result = run("train", str(config_path), "--out", str(out), "--quiet")  # the same command
     assert result.returncode == 0, result.stderr
     config = load_config(config_path)
+    assert result.stdout.startswith(f"run {config.run_id}: done; mse ")
+    with Store(out) as store:
+        recorded = store.get(config.run_id)
+    assert (recorded.status, recorded.steps_done, recorded.attempts) == ("done", 3000, 2)
     model, task = build(config)
-    fit(model, task, config.train, quiet=True)
+    with num_threads(1):  # as every run in a store computes
+        fit(model, task, config.train, quiet=True)
     resumed = load_checkpoint(last)
     assert resumed.step == 3000
     for k, v in model.params.items():
@@ -150,30 +161,33 @@ def _corrupt(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize(
     ("how", "message"),
-    [
-        ("truncated", "last.safetensors: "),
-        ("header", "last.safetensors: "),
-        ("nan", "NaN"),
-        ("shapes", "shape"),
-    ],
+    [("truncated", "last.safetensors: "), ("header", "last.safetensors: "), ("nan", "NaN")],
 )
-def test_corrupted_checkpoints_exit_2(tmp_path, how, message):
+def test_corrupted_checkpoints_are_one_line_errors(tmp_path, how, message):
     config_path = write_config(tmp_path, steps=20, every=10)
-    out = tmp_path / "run"
-    assert (
-        CliRunner().invoke(cli, ["train", str(config_path), "--out", str(out), "--quiet"]).exit_code
-        == 0
-    )
-    args = ["train", str(config_path), "--out", str(out), "--resume", "--quiet"]
-    if how == "shapes":
-        args += ["--set", "model.hidden_size=8"]
-    else:
-        _corrupt(out / "last.safetensors", how)
-    result = run(*args)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert message in result.stderr
+    out = tmp_path / "store"
+    train = ["train", str(config_path), "--out", str(out), "--quiet"]
+    assert CliRunner().invoke(cli, train).exit_code == 0
+    run_id = load_config(config_path).run_id
+    with Store(out, write=True) as store:
+        store.mark_running(run_id)  # as a crash leaves it: the rerun resumes from last
+    last = run_dir(config_path, out) / "last.safetensors"
+    _corrupt(last, how)
+
+    diagnosed = run("diagnose", str(last))  # the checkpoint itself: a user error
+    assert diagnosed.returncode == 2, diagnosed.stderr
+    assert "Traceback" not in diagnosed.stderr
+    assert diagnosed.stderr.startswith("error: ") and diagnosed.stderr.count("\n") == 1
+    assert message in diagnosed.stderr
+
+    resumed = run(*train)  # resuming from it: the run fails, its error kept in the store
+    assert resumed.returncode == 1, resumed.stderr
+    assert "Traceback" not in resumed.stderr + resumed.stdout
+    first = resumed.stdout.splitlines()[0]
+    assert first.startswith(f"run {run_id}: failed; CheckpointError: ") and message in first
+    with Store(out) as store:
+        failed = store.get(run_id)
+    assert failed.status == "failed" and failed.error == first.split("; ", 1)[1]
 
 
 def test_sample_from_a_charlm_checkpoint(tmp_path):
@@ -187,26 +201,31 @@ def test_sample_from_a_charlm_checkpoint(tmp_path):
         CliRunner().invoke(cli, ["train", str(config_path), "--out", str(out), "--quiet"]).exit_code
         == 0
     )
-    args = ["sample", str(out / "last.safetensors"), "--prime", "ROMEO:", "--length", "40"]
+    last = run_dir(config_path, out) / "last.safetensors"
+    args = ["sample", str(last), "--prime", "ROMEO:", "--length", "40"]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
-    assert first.output.startswith("ROMEO:") and len(first.output.rstrip("\n")) >= 40
-    assert CliRunner().invoke(cli, args).output == first.output  # seeded
+    assert first.stdout.startswith("ROMEO:") and len(first.stdout.rstrip("\n")) >= 40
+    assert first.stderr == f"checkpoint {last} (step 5 of 5)\n"
+    assert CliRunner().invoke(cli, args).stdout == first.stdout  # seeded
 
 
 def test_diagnose_a_config_and_a_checkpoint(tmp_path):
     config_path = write_config(tmp_path, steps=20, every=10)
     result = CliRunner().invoke(cli, ["diagnose", str(config_path), "--json", "--set", "task.T=60"])
     assert result.exit_code == 0, result.output
-    d = json.loads(result.output)
+    d = json.loads(result.stdout)
     assert d["verdict"]["label"] == "vanishing"  # tanh RNN at initialisation, lag 30
     assert d["flow"]["ratio"] < 1e-3 and d["flow"]["ratio_lag"] == 30
+    assert result.stderr == f"config {config_path}: the model at initialisation\n"
     out = tmp_path / "run"
     assert (
         CliRunner().invoke(cli, ["train", str(config_path), "--out", str(out), "--quiet"]).exit_code
         == 0
     )
-    table = CliRunner().invoke(cli, ["diagnose", str(out / "last.safetensors")])
+    last = run_dir(config_path, out) / "last.safetensors"
+    table = CliRunner().invoke(cli, ["diagnose", str(last)])
     assert table.exit_code == 0 and "Diagnosis:" in table.output and "remedy 1" in table.output
+    assert table.output.startswith(f"checkpoint {last} (step 20 of 20)\n")
     bad = CliRunner().invoke(cli, ["diagnose", str(tmp_path / "missing.safetensors")])
-    assert bad.exit_code == 2 and bad.output.startswith("error: ")
+    assert bad.exit_code == 2 and bad.output.startswith("error: target: got ")

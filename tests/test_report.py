@@ -271,7 +271,7 @@ def test_story_numbers(run_dir: Path) -> None:
     clipped = sum(s["grad_norm"] > 1.0 for s in run.steps)
     assert f"{clipped} of 30 steps clipped" in story["The three remedies"]
     empty = RunData(id="x", config=run.config, status="done", steps=run.steps)
-    assert "no diagnostics recorded" in points(empty)[0].measured
+    assert "no diagnoses recorded" in points(empty)[0].measured
 
 
 def test_sweep_page_has_table_and_sweep_figures(sweep_html: str, store_dir: Path) -> None:
@@ -306,7 +306,7 @@ def test_sweep_of_runs_in_memory_with_intro(run_dir: Path) -> None:
     assert_self_contained(page)
     assert "<title>demo</title>" in page
     assert "<p>First &lt;b&gt;.</p><p>Second.</p>" in page.replace("\n", "")
-    assert "No diagnostics recorded for this run" in page
+    assert "No diagnoses recorded for this run" in page
 
 
 def test_layers_import_lazily() -> None:

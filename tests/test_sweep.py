@@ -164,7 +164,7 @@ def test_run_records_once_and_ls_show_export_read_the_store(tmp_path):
     first = runner.invoke(cli, ["run", str(path), "--out", str(out), "--quiet"])
     assert first.exit_code == 0, first.output
     run_id = validate(tomllib.loads(BASE)).run_id
-    assert first.output.startswith(f"run {run_id}: done; loss ")
+    assert first.output.startswith(f"run {run_id}: done; mse ")
     assert (out / "runs" / run_id / "last.safetensors").exists()
     again = runner.invoke(cli, ["run", str(path), "--out", str(out), "--quiet"])
     assert f"run {run_id}: done (already in the store)" in again.output

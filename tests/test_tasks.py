@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab import tasks
 from rnnlab.tasks import AddingTask, CharLMTask, CopyTask, TemporalOrderTask
 from rnnlab.tasks.charlm import UNKNOWN, read_text
@@ -383,6 +384,32 @@ def test_charlm_sample_carries_state(tmp_path: Path) -> None:
     assert task.sample(model, rng(0), "a", length=0) == ""
 
 
+def test_charlm_temperature_0_is_the_argmax_continuation(tmp_path: Path) -> None:
+    task = CharLMTask(path=_write(tmp_path, "the cat sat on the mat. " * 20), T=8)
+    model = rnnlab.GRU(
+        input_size=task.input_size, hidden_size=8, output_size=task.output_size, seed=3
+    )
+    ids = list(task.encode("the "))
+    o, state = model.forward(np.array(ids)[:, None], None)  # by hand: feed back the argmax
+    for _ in range(30):
+        ids.append(int(o[-1, 0].argmax()))
+        o, state = model.forward(np.array(ids[-1:])[:, None], state)
+    greedy = task.decode(np.array(ids[4:]))
+    assert task.sample(model, rng(1), "the ", temperature=0, length=30) == greedy
+    assert task.sample(model, rng(2), "the ", temperature=0, length=30) == greedy
+    warm = [task.sample(model, rng(s), "the ", temperature=1.5, length=30) for s in (1, 2)]
+    assert warm[0] != warm[1]
+
+
+def test_charlm_baselines_in_each_metrics_units(tmp_path: Path) -> None:
+    task = CharLMTask(path=_write(tmp_path, "aab" * 40), T=4)
+    H = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))  # nats per character
+    assert task.baselines == pytest.approx(
+        {"loss": H, "cross_entropy": H, "bits_per_char": H / math.log(2), "perplexity": math.exp(H)}
+    )
+    assert tasks.get("adding").baselines == {"loss": 1 / 6, "mse": 1 / 6}
+
+
 # --- bad input: one line naming the argument, the value and what is allowed ------------------
 
 
@@ -420,8 +447,8 @@ def _bad_cases(tmp_path: Path) -> list[tuple[object, str]]:
         (lambda: small.n_chunks(100), r"^batch_size: got 100; expected 1 <= batch_size <= 28"),
         (lambda: small.stream(2, start=-1), r"^start: got -1; expected an integer >= 0"),
         (
-            lambda: small.sample(_CountingModel(8), rng(), "ab", temperature=0),
-            r"^temperature: got 0; expected a number > 0",
+            lambda: small.sample(_CountingModel(8), rng(), "ab", temperature=-0.5),
+            r"^temperature: got -0.5; expected a number >= 0 \(0: the most likely",
         ),
         (lambda: small.sample(_CountingModel(8), rng(), "aZ"), r"^prime: got character 'Z'"),
         (lambda: small.sample(_CountingModel(8), rng(), ""), r"^prime: got ''; expected"),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 @click.option("--workers", type=click.IntRange(min=1), help="Runs at once [the number of cores].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> None:
-    """Watch tanh gradients vanish, ReLU explode, clipping tame it, gated cells carry it.
+    """Watch gradients vanish and explode, clipping tame them and gated cells carry them.
 
     The demo measures the argument of the article rnnlab started from,
     "RNN梯度消失与梯度爆炸的原因" (the causes of vanishing and exploding gradients in
@@ -40,6 +40,8 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
     from rnnlab.report.objects import Sweep
 
     console = Console()
+    if not console.is_terminal:  # piped: whole tables, not cut at 80 columns
+        console = Console(width=max(console.width, 120))
     console.print(_story_table())
     out = out or Path("runs") / ("demo-quick" if quick else "demo")
     with _progress(not quiet, sys.stderr) as bar:
@@ -104,6 +106,6 @@ def _summary_table(rows: list[DemoRow], quick: bool) -> Table:
             r.verdict,
             "—" if r.decay is None else f"×{r.decay:.2f}",
             "—" if r.horizon is None else str(r.horizon),
-            "—" if r.sigma_max is None else f"{r.sigma_max:.1f}",
+            "—" if r.sigma_max is None else f"{r.sigma_max:.3g}",
         )
     return table

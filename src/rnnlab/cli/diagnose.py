@@ -1,4 +1,5 @@
-"""`rnnlab diagnose CHECKPOINT|CONFIG [--json]`: the verdict on a model's gradient flow."""
+"""`rnnlab diagnose RUN_DIR|RUN_ID|CHECKPOINT|CONFIG [--json]`: the verdict on a model's
+gradient flow."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from pathlib import Path
 
 import click
 
+from rnnlab.cli._target import resolve_target
+from rnnlab.cli.run import DEFAULT_STORE
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
 from rnnlab.experiments.config import build, load_config, run_info, validate
 from rnnlab.train.checkpoint import load_checkpoint
 
 
 @click.command(name="diagnose")
-@click.argument("source", metavar="CHECKPOINT|CONFIG", type=click.Path(path_type=Path))
+@click.argument("target", metavar="RUN_DIR|RUN_ID|CHECKPOINT|CONFIG")
 @click.option("--json", "as_json", is_flag=True, help="Print the Diagnosis as JSON.")
 @click.option(
     "--probe-size",
@@ -29,16 +32,37 @@ from rnnlab.train.checkpoint import load_checkpoint
     metavar="KEY=VALUE",
     help="Override a field of a CONFIG (repeatable).",
 )
-def diagnose_command(source: Path, as_json: bool, probe_size: int, overrides: tuple[str, ...]):
-    """Diagnose a trained checkpoint, or a CONFIG's model at initialisation."""
-    if source.suffix == ".toml":
-        config = load_config(source, list(overrides))
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Where to look up a RUN_ID.",
+)
+def diagnose_command(
+    target: str, as_json: bool, probe_size: int, overrides: tuple[str, ...], store: Path
+) -> None:
+    """Diagnose a run's gradient flow.
+
+    TARGET is a run folder or a run id (or a unique prefix) in the store at --store, both
+    meaning the run's last checkpoint; a checkpoint file (.safetensors); or a CONFIG.toml,
+    whose model is diagnosed at initialisation."""
+    found = resolve_target(target, store, config=True)
+    if found.kind == "config":
+        config = load_config(found.path, list(overrides))
         model, task = build(config)
+        source = f"config {found.path}: the model at initialisation"
     else:
-        ckpt = load_checkpoint(source)
+        if overrides:
+            raise ValueError(
+                f"--set: got {overrides[0]!r} for a checkpoint; expected it only with a "
+                "CONFIG.toml (a checkpoint's config is the one it was trained with)"
+            )
+        ckpt = load_checkpoint(found.path)
         config = validate(ckpt.config)
         model, task = build(config)
         model.set_params(ckpt.params)
+        source = found.describe(ckpt.step, config.train.steps)
     X, Y, mask = (a[:, :probe_size] for a in task.validation)
     d = diagnose(
         model,
@@ -50,14 +74,16 @@ def diagnose_command(source: Path, as_json: bool, probe_size: int, overrides: tu
         run=run_info(config, model),
     )
     if as_json:
+        click.echo(source, err=True)  # stdout holds the JSON alone
         click.echo(json.dumps(d.to_dict()))
     else:
-        _print(d)
+        _print(d, source)
 
 
-def _print(d: Diagnosis) -> None:
+def _print(d: Diagnosis, source: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     f = d.flow
     table = Table(title=f"Diagnosis: {d.label.upper()}", show_header=False)
@@ -80,8 +106,14 @@ def _print(d: Diagnosis) -> None:
             parts.append(f"mean {a.gate} gate {a.gate_mean:.3g}")
         table.add_row(f"activations layer {a.layer}", ", ".join(parts))
     for i, r in enumerate(d.verdict.remedies, 1):
-        table.add_row(f"remedy {i}", f"{r.action}{' [in use]' if r.in_use else ''}")
+        # marked as the HTML report marks it, "[in use]" in italics; in the label's column,
+        # where a wrapped action cannot split it
+        label = Text(f"remedy {i}")
+        if r.in_use:
+            label.append(" [in use]", style="italic")
+        table.add_row(label, Text(r.action))
+    click.echo(source)  # unwrapped: a path stays whole
     console = Console()
     console.print(table)
     for e in d.verdict.evidence:
-        console.print(f"- {e}")
+        console.print(f"- {e}", markup=False, highlight=False)

@@ -54,9 +54,11 @@ RUN_FIELDS = (
 def export(
     folder: Path, csv_path: Path, steps: bool, statuses: tuple[str, ...], where: tuple[str, ...]
 ) -> None:
-    """Write the runs of the store at DIR [results] to a CSV file: one row per run, with its
-    config fields (model.cell, ...) and final metrics (final.loss, ...). Floats are written
-    as Python's repr, so they read back exactly; NaN as nan."""
+    """Write a store's runs to a CSV file.
+
+    The store is DIR [results]; one row per run, with its config fields (model.cell, ...)
+    and final metrics (final.loss, ...). Floats are written as Python's repr, so they read
+    back exactly; NaN as nan."""
     if not csv_path.parent.is_dir():
         raise ValueError(f"--csv: got {str(csv_path)!r}; expected a file in an existing folder")
     buffer = io.StringIO()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import click
 
-from rnnlab.experiments.select import flatten, select
+from rnnlab.cli import _metrics
+from rnnlab.cli._metrics import cell
+from rnnlab.experiments.select import flatten, select, sort
 from rnnlab.experiments.store import STATUSES, Run, Store
 
 STYLE = {"done": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}
@@ -19,21 +19,6 @@ def varying(runs: list[Run]) -> list[str]:
     tables = [flatten(run.config) for run in runs]
     keys = list(dict.fromkeys(k for t in tables for k in t))
     return [k for k in keys if len({repr(t.get(k)) for t in tables}) > 1]
-
-
-def cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def sort_key(name: str, run: Run) -> tuple[int, Any]:
-    value = (flatten(run.config) | run.final | {"status": run.status, "id": run.id}).get(name)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return (1, 0)  # missing and NaN last
-    return (0, value)
 
 
 @click.command(name="ls")
@@ -51,7 +36,12 @@ def sort_key(name: str, run: Run) -> tuple[int, Any]:
     metavar="KEY=VALUE",
     help="Only runs whose config field or final metric equals VALUE (repeatable).",
 )
-@click.option("--sort", "sort_by", metavar="NAME", help="Sort by a metric or config field.")
+@click.option(
+    "--sort",
+    "sort_by",
+    metavar="NAME",
+    help="Sort by a column: id, status, steps, a config field or a final metric.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many runs.")
 def ls(
     folder: Path,
@@ -60,7 +50,10 @@ def ls(
     sort_by: str | None,
     limit: int | None,
 ) -> None:
-    """List the runs in the store at DIR [results]: status, varying config, final metrics."""
+    """List the runs in a store.
+
+    The store is DIR [results]; a row per run: its id, status, the config fields that vary
+    between runs, steps done and final metrics."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -68,22 +61,25 @@ def ls(
     with Store(folder) as store:
         runs = select(store.runs(status=statuses), where)
     if sort_by:
-        runs.sort(key=lambda run: sort_key(sort_by, run))
+        runs = sort(runs, sort_by)
     shown = runs[:limit] if limit else runs
     fields = varying(runs)
-    metrics = list(dict.fromkeys(k for run in runs for k in run.final))
+    metrics = list(dict.fromkeys(k for run in runs for k in _metrics.shown(run.final)))
     table = Table(title=f"{len(shown)} of {len(runs)} runs in {store.path}", title_justify="left")
     table.add_column("id", no_wrap=True, min_width=12)  # never cut: `rnnlab show` needs it
     table.add_column("status", no_wrap=True)
-    for name in (*fields, "steps", *metrics):
-        table.add_column(name, justify="right" if name in metrics or name == "steps" else "left")
+    for name in fields:
+        table.add_column(name)
+    table.add_column("steps", justify="right")
+    for name in metrics:
+        table.add_column(_metrics.header(name, (run.config for run in runs)), justify="right")
     if any(run.error for run in shown):
         table.add_column("error", overflow="fold")
     for run in shown:
         config = flatten(run.config)
         row: list[str | Text] = [run.id, Text(run.status, style=STYLE.get(run.status, ""))]
         row += [cell(config.get(k)) for k in fields]
-        row += [cell(run.steps_done)] + [cell(run.final.get(k)) for k in metrics]
+        row += [cell(run.steps_done)] + [_metrics.value(k, run.final.get(k)) for k in metrics]
         if table.columns[-1].header == "error":
             row.append(run.error or "")
         table.add_row(*row)

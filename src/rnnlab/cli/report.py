@@ -24,14 +24,14 @@ import click
     type=click.Path(path_type=Path),
     default=Path("results"),
     show_default=True,
-    help="Where to look up a RUN_ID (the store `rnnlab run` writes by default).",
+    help="Where to look up a RUN_ID (the store `rnnlab train` and `run` write by default).",
 )
 def report(target: str, out: Path | None, figures: Path | None, store: Path) -> None:
-    """Write a self-contained HTML report of a run or a sweep (readable offline, printable).
+    """Write an HTML report of a run or a sweep.
 
-    TARGET is a run folder (history.json; `rnnlab train`), a store folder (runs.db; `rnnlab
-    sweep`, `rnnlab run`) for a report on all its runs, or a run id (or a unique prefix)
-    in the store at --store."""
+    The page is self-contained: it reads offline and prints. TARGET is a run id (or a
+    unique prefix) in the store at --store, a run folder (with history.json, e.g.
+    results/runs/<id>), or a store folder (with runs.db) for a report on all its runs."""
     from rnnlab.report.data import resolve
     from rnnlab.report.objects import Run, Sweep
 

@@ -1,20 +1,22 @@
-"""`rnnlab run CONFIG.toml [--out DIR] [--set key=value ...]`: one run, recorded in a store."""
+"""`rnnlab run CONFIG.toml [--out DIR] [--set key=value ...]`: one run, recorded in a store.
+
+`rnnlab train` is this command under the name a learner looks for (see cli/train.py)."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
-from rnnlab.experiments.config import load_config
+from rnnlab.cli._metrics import summary
+from rnnlab.experiments.config import build_task, load_config
 from rnnlab.experiments.executors import InlineExecutor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import run_sweep
 
-
-def summary(final: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+DEFAULT_STORE = Path("results")
 
 
 @click.command()
@@ -22,7 +24,7 @@ def summary(final: dict[str, float]) -> str:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("results"),
+    default=DEFAULT_STORE,
     show_default=True,
     help="The store folder: runs.db and runs/<id>/.",
 )
@@ -38,18 +40,23 @@ def summary(final: dict[str, float]) -> str:
 def run(
     config_path: Path, out: Path, overrides: tuple[str, ...], retry_failed: bool, quiet: bool
 ) -> None:
-    """Train one run, as CONFIG.toml describes, and record it in the store at --out.
+    """Train one run and record it in the store.
 
-    A finished run (same config, same id) is not run again; an interrupted one resumes.
-    Exits 1 if the run failed (its error is in the store)."""
+    The run is the one CONFIG.toml describes; its id is the config's hash. A finished run
+    (same config, same id) is not run again; an interrupted one resumes from its last
+    checkpoint. Exits 1 if the run failed (its error is in the store)."""
     config = load_config(config_path, list(overrides))
     with Store(out, write=True) as store:
         counts = run_sweep([config], store, InlineExecutor(quiet), retry_failed)
         result = store.get(config.run_id)
     where = f" at step {result.diverged_at}" if result.status == "diverged" else ""
     again = " (already in the store)" if not counts.total else ""
-    detail = result.error if result.status == "failed" else summary(result.final)
+    detail = (
+        result.error if result.status == "failed" else summary(result.final, build_task(config))
+    )
     click.echo(f"run {result.id}: {result.status}{where}{again}; {detail}")
     click.echo(f"store {store.path}; checkpoints in {store.run_dir(result.id)}")
+    in_store = "" if out == DEFAULT_STORE else f" --store {shlex.quote(str(out))}"
+    click.echo(f"report: rnnlab report {result.id}{in_store}")
     if result.status == "failed":
         sys.exit(1)

@@ -1,4 +1,4 @@
-"""`rnnlab sample CHECKPOINT --prime "ROMEO:" --temperature 0.8 --length 500`."""
+"""`rnnlab sample RUN_DIR|RUN_ID|CHECKPOINT --prime "ROMEO:" --temperature 0.8 --length 500`."""
 
 from __future__ import annotations
 
@@ -7,23 +7,55 @@ from pathlib import Path
 import click
 import numpy as np
 
+from rnnlab.cli._target import resolve_target
+from rnnlab.cli.run import DEFAULT_STORE
 from rnnlab.experiments.config import build, validate
 from rnnlab.train.checkpoint import load_checkpoint
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--prime", default="\n", show_default=True, help="Text to start from.")
-@click.option("--temperature", default=1.0, show_default=True, type=float)
-@click.option("--length", default=500, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
-def sample(checkpoint: Path, prime: str, temperature: float, length: int, seed: int) -> None:
-    """Generate text from a character language model's checkpoint."""
-    ckpt = load_checkpoint(checkpoint)
+@click.argument("target", metavar="RUN_DIR|RUN_ID|CHECKPOINT")
+@click.option("--prime", default="\n", show_default="a newline", help="Text to start from.")
+@click.option(
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Divide the logits by this before the softmax: below 1 favours the likely "
+    "characters, above 1 evens them out; 0 takes the most likely one every step (greedy).",
+)
+@click.option("--length", default=500, show_default=True, type=int, help="Characters to generate.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the draws: the same seed gives the same text.",
+)
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Where to look up a RUN_ID.",
+)
+def sample(
+    target: str, prime: str, temperature: float, length: int, seed: int, store: Path
+) -> None:
+    """Generate text from a character language model.
+
+    TARGET is a run folder or a run id (or a unique prefix) in the store at --store, both
+    meaning the run's last checkpoint, or a checkpoint file (.safetensors). The text goes
+    to stdout, the checkpoint used to stderr."""
+    found = resolve_target(target, store)
+    ckpt = load_checkpoint(found.path)
     config = validate(ckpt.config)
     model, task = build(config)
     if not hasattr(task, "sample"):
-        raise ValueError(f"checkpoint: got a {config.task.name!r} run; expected a charlm run")
+        raise ValueError(
+            f"target: got {target!r}, a run of task {config.task.name!r}; expected a charlm run"
+        )
     model.set_params(ckpt.params)
     text = task.sample(model, np.random.default_rng(seed), prime, temperature, length)
+    click.echo(found.describe(ckpt.step, config.train.steps), err=True)
     click.echo(prime + text)

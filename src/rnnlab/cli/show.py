@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from rnnlab.cli.ls import cell
+from rnnlab.cli import _metrics
+from rnnlab.cli._metrics import cell
 from rnnlab.experiments.store import Store
 
 
@@ -21,7 +22,9 @@ def when(stamp: float | None) -> str:
 @click.argument("run_id")
 @click.argument("folder", metavar="[DIR]", default=Path("results"), type=click.Path(path_type=Path))
 def show(run_id: str, folder: Path) -> None:
-    """Show the run RUN_ID (or a unique prefix of it) from the store at DIR [results]."""
+    """Show one run: its config, status, evaluations and training.
+
+    RUN_ID is a run id, or a unique prefix of one, in the store at DIR [results]."""
     from rich.console import Console
     from rich.table import Table
 
@@ -51,15 +54,16 @@ def show(run_id: str, folder: Path) -> None:
                 console.print(f"  {key} = {json.dumps(value)}")
     if evals:
         table = Table(title="evaluations", title_justify="left")
-        names = list(evals)
-        for name in ("step", *names):
-            table.add_column(name, justify="right")
+        names = _metrics.shown(evals)
+        table.add_column("step", justify="right")
+        for name in names:
+            table.add_column(_metrics.header(name, [run.config]), justify="right")
         by_step: dict[int, dict[str, float]] = {}
         for name, series in evals.items():
             for step, value in series:
                 by_step.setdefault(step, {})[name] = value
         for step, values in sorted(by_step.items()):
-            table.add_row(str(step), *(cell(values.get(n)) for n in names))
+            table.add_row(str(step), *(_metrics.value(n, values.get(n)) for n in names))
         console.print(table)
     if train:
         table = Table(title="training steps", title_justify="left")

@@ -1,13 +1,14 @@
 """The verdict — vanishing, exploding, stuck or healthy — with its evidence and the remedies.
 
 Rules (every number a field of Thresholds):
-- exploding if a gradient is non-finite, if the lag profile's ratio at the dependency length
-  is above `exploding`, or if a run's history has non-finite steps, or, in a run that does
-  not clip, spikes (a pre-clip global norm above `spike` × the running median of the
-  `spike_window` norms before it) or geometric growth (the pre-clip norm grew more than
-  `growth`× along the least-squares line of its last `growth_window` finite steps):
+- exploding if a gradient is non-finite, if the lag profile's ratio at any lag is above
+  `exploding` (the gradient grows as it travels back), if a run's history has non-finite
+  steps, or, in a run that does not clip, spikes (a pre-clip global norm above `spike` ×
+  the running median of the `spike_window` norms before it) or geometric growth (the
+  pre-clip norm grew more than `growth`× along the least-squares line of its last
+  `growth_window` finite steps):
   clipping is the remedy for both, so in a clipped run they are evidence, not the verdict;
-- else vanishing if that ratio is below `vanishing`;
+- else vanishing if the ratio at the dependency length is below `vanishing`;
 - else stuck if the run has trained and its validation loss is still at its task's
   memoryless baseline (within `baseline_margin`, or above it): the gradient reaches back,
   yet nothing has been learned;
@@ -15,7 +16,7 @@ Rules (every number a field of Thresholds):
 Exploding wins over vanishing: a run with both needs its spikes handled first; the evidence
 still shows the vanishing ratio.
 
-Remedies are the seed's, made specific, ranked for the verdict; those the run already uses
+Remedies are the article's, made specific, ranked for the verdict; those the run already uses
 (RunInfo) are marked and moved to the end.
 """
 
@@ -141,7 +142,9 @@ class RunInfo:
 class HistoryStats:
     """A run's pre-clip global gradient norms: how many steps, their median over the finite
     ones, the steps (0-based) that spiked, how many steps were non-finite and the first of
-    them; growth: the factor per step of the least-squares line through ln‖g‖ over the
+    them; calm_median: the median before the first spike or non-finite step (the scale a
+    clipping threshold should be set from, not the explosion's); growth: the factor per
+    step of the least-squares line through ln‖g‖ over the
     last `growth_steps` finite steps (before the first non-finite one), from norm
     growth_from to growth_to (None with fewer than two such steps)."""
 
@@ -150,6 +153,7 @@ class HistoryStats:
     spikes: list[int]
     nonfinite_steps: int
     first_nonfinite: int | None = None
+    calm_median: float | None = None
     growth: float | None = None
     growth_steps: int = 0
     growth_from: float | None = None
@@ -221,6 +225,10 @@ def history_stats(
         spikes = np.flatnonzero(clean > th.spike * running)  # nan compares False
     bad = np.flatnonzero(~finite)
     first = int(bad[0]) if bad.size else None
+    calm_end = min([norms.size, *spikes[:1], *bad[:1]])
+    calm = norms[:calm_end][finite[:calm_end]]
+    if calm.size < th.spike_min_history:
+        calm = norms[finite]
     window = norms[: first if first is not None else norms.size][-th.growth_window :]
     tau = np.flatnonzero(window > 0).astype(np.float64)  # ln 0 has no place on the line
     growth = None
@@ -234,6 +242,7 @@ def history_stats(
         spikes=[int(i) for i in spikes],
         nonfinite_steps=nonfinite_steps,
         first_nonfinite=first,
+        calm_median=float(np.median(calm)) if calm.size else None,
         growth=growth,
         growth_steps=int(window.size) if growth is not None else 0,
         growth_from=float(window[0]) if growth is not None else None,
@@ -261,7 +270,7 @@ def judge(
     exploding = vanishing = False
     if flow is not None:
         evidence.extend(_flow_lines(flow, th))
-        exploding = flow.ratio > th.exploding  # inf counts, nan does not
+        exploding = _peak(flow)[1] > th.exploding  # the gradient grows back: inf counts
         vanishing = flow.ratio < th.vanishing
     if not gradients_finite:
         exploding = True
@@ -272,8 +281,9 @@ def judge(
         grows = history.growth_total > th.growth
         exploding = exploding or history.nonfinite_steps > 0
         exploding = exploding or (unclipped and (bool(history.spikes) or grows))
-        if (history.spikes or grows) and not unclipped:
-            evidence.append(f"the spikes and growth were tamed by {run.clip_mode} clipping")
+        tamed = [w for w, seen in (("spikes", history.spikes), ("growth", grows)) if seen]
+        if tamed and not unclipped:
+            evidence.append(f"the {' and '.join(tamed)} were tamed by {run.clip_mode} clipping")
     stuck = learning is not None and learning.step > 0 and _at_baseline(learning, th)
     if learning is not None:
         evidence.append(_learning_line(learning, th))
@@ -281,7 +291,7 @@ def judge(
     label = (
         "exploding" if exploding else "vanishing" if vanishing else "stuck" if stuck else "healthy"
     )
-    median = history.median_norm if history is not None else None
+    median = history.calm_median if history is not None else None
     if median is None and grad_norm is not None and math.isfinite(grad_norm) and grad_norm > 0:
         median = grad_norm
     suggested = None if median is None else th.clip_multiple * median
@@ -324,15 +334,24 @@ def _flow_lines(flow: GradientFlow, th: Thresholds) -> list[str]:
         else "no decay rate (too few finite, positive lags)"
     )
     lines.append(f"{decay}; gradient horizon {reach} steps (profile ≥ {flow.horizon_threshold:g})")
-    top = flow.lag.profile[-1]
-    finite = np.where(np.isfinite(top), top, -np.inf)
-    peak = int(np.argmax(finite))
-    if finite[peak] > 1:
+    lag_at, peak = _peak(flow)
+    if peak > 1:
         lines.append(
-            f"the lag profile rises above 1: ×{finite[peak]:.3g} at τ = {peak}, so the "
-            "gradient grows as it travels back"
+            f"the lag profile rises above 1: ×{peak:.3g} at τ = {lag_at}, so the gradient "
+            "grows as it travels back"
         )
     return lines
+
+
+def _peak(flow: GradientFlow) -> tuple[int, float]:
+    """(τ, ratio) where the top layer's lag profile is largest (growth at any lag is an
+    explosion; inf counts, nan does not)."""
+    top = np.asarray(flow.lag.profile[-1], dtype=np.float64)
+    if not np.any(np.isfinite(top) | np.isinf(top)):
+        return 0, -math.inf
+    safe = np.where(np.isnan(top), -np.inf, top)
+    lag = int(np.argmax(safe))
+    return lag, float(safe[lag])
 
 
 def _learning_line(learning: Learning, th: Thresholds) -> str:
@@ -388,8 +407,8 @@ def _remedy(
         else:
             action = (
                 f"clip the global gradient norm at {clip_multiple * median:.3g} "
-                f"(median pre-clip norm {median:.3g}; 0.5–10× is {0.5 * median:.3g}–"
-                f"{10 * median:.3g})"
+                f"(median pre-clip norm {median:.3g} before any spike; 0.5–10× is "
+                f"{0.5 * median:.3g}–{10 * median:.3g})"
             )
         reason = (
             "rescaling a step whose norm is too large keeps its direction and stops the jump"
@@ -457,7 +476,8 @@ def _history_lines(h: HistoryStats) -> list[str]:
         f"history of {h.steps} steps: median pre-clip norm {median}, {spikes}, "
         f"{h.nonfinite_steps} non-finite steps"
     ]
-    if h.growth is not None and h.growth_steps >= 2:
+    notable = h.growth_total > 10 or h.growth_total < 0.1 or h.first_nonfinite is not None
+    if h.growth is not None and h.growth_steps >= 2 and notable:
         before = "before it" if h.first_nonfinite is not None else "of the run"
         lines.append(
             f"the pre-clip norm changed ×{h.growth:.3g} per step over the last "

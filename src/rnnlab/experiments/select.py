@@ -1,7 +1,9 @@
-"""Choosing runs by their config fields and final metrics: `rnnlab ls --where`, `export`."""
+"""Choosing and ordering runs by their config fields and final metrics: `rnnlab ls --where`,
+`--sort`, `export`."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Sequence
 from typing import Any
@@ -51,6 +53,32 @@ def select(runs: Sequence[Run], where: Sequence[str]) -> list[Run]:
         for run, values in zip(runs, fields, strict=True)
         if all(key in values and _equal(values[key], value) for key, value in wanted)
     ]
+
+
+def _columns(run: Run) -> dict[str, Any]:
+    """What `ls` shows of a run, by the names --sort takes."""
+    fixed = {"id": run.id, "status": run.status, "steps": run.steps_done}
+    return fixed | flatten(run.config) | run.final
+
+
+def sort(runs: Sequence[Run], by: str) -> list[Run]:
+    """The runs ordered by `by`: id, status, steps, a config field (task.T) or a final
+    metric (loss); runs without a value, or with NaN, go last."""
+    columns = [_columns(run) for run in runs]
+    if runs and by not in set().union(*columns):
+        raise ValueError(
+            f"--sort: got {by!r}; expected id, status, steps, a config field or a final "
+            "metric of these runs, e.g. model.cell, task.T or loss"
+        )
+
+    def key(values: dict[str, Any]) -> tuple[int, Any]:
+        value = values.get(by)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return (1, 0)
+        return (0, value)
+
+    order = sorted(range(len(runs)), key=lambda i: key(columns[i]))
+    return [runs[i] for i in order]
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -15,10 +15,11 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab.diagnostics.diagnose import finite_g, per_step
-from rnnlab.report import plots
+from rnnlab.report import cache, plots
 from rnnlab.report.data import Record, RunData, group_keys, group_label, num, w_block
 from rnnlab.report.story import points
 
@@ -237,8 +238,8 @@ def run_section(run: RunData, fmt: str = "svg", level: int = 2) -> str:
         parts.append(verdict_html(run.diagnostics[-1], run.diagnostics[0]))
     else:
         parts.append(
-            "<p class='muted'>No diagnostics recorded for this run: set <code>[diagnostics] "
-            "every = N</code> in its config to get the verdict and the lag profiles.</p>"
+            "<p class='muted'>No diagnoses recorded for this run (its config sets "
+            "<code>[diagnostics] every = 0</code>): no verdict and no lag profiles.</p>"
         )
     parts.append(story_html(run))
     figures = (_figure(make(), caption, fmt) for make, caption in run_figures(run).values())
@@ -339,9 +340,15 @@ def run_page(run: RunData) -> str:
     return page(f"rnnlab report — run {run.id}", run_body(run))
 
 
-def sweep_body(runs: Sequence[RunData], run_fmt: str = "png", intro: str = "") -> str:
+def sweep_body(
+    runs: Sequence[RunData],
+    run_fmt: str = "png",
+    intro: str = "",
+    store: Path | None = None,
+) -> str:
     """Intro (plain text), summary, sweep figures, then each run (figures as PNG: many
-    runs, many figures)."""
+    runs, many figures). With `store`, each ended run's section is kept there and reused
+    (report.cache)."""
     statuses = ", ".join(
         f"{sum(r.status == s for r in runs)} {s}" for s in dict.fromkeys(r.status for r in runs)
     )
@@ -352,10 +359,15 @@ def sweep_body(runs: Sequence[RunData], run_fmt: str = "png", intro: str = "") -
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
     parts.append("<h2>Runs</h2>")
     for run in runs:
+
+        def render(run: RunData = run) -> str:
+            return run_section(run, run_fmt, level=3)
+
+        body = render() if store is None else cache.section(store, run, (run_fmt, 3), render)
         parts.append(
             f"<details><summary>{escape(run.id)} — {escape(run.label)}, T = {run.T}, "
             f"seed {run.config.get('train', {}).get('seed')}: {escape(run.status)}</summary>"
-            f"{run_section(run, run_fmt, level=3)}</details>"
+            f"{body}</details>"
         )
     return "\n".join(parts)
 

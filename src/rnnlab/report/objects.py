@@ -71,13 +71,14 @@ class Sweep:
         self.runs: list[RunData] = load_store(folder)
         self.title = f"rnnlab report — {Path(folder).resolve().name}"
         self.intro = ""
+        self.store: Path | None = Path(folder)  # where ended runs' sections are kept
 
     @classmethod
     def of(cls, runs: Sequence[RunData], title: str, intro: str = "") -> Sweep:
         """A report on `runs` from anywhere (e.g. RunData.from_history); `intro` is plain
         text shown first (paragraphs separated by blank lines)."""
         sweep = cls.__new__(cls)
-        sweep.runs, sweep.title, sweep.intro = list(runs), title, intro
+        sweep.runs, sweep.title, sweep.intro, sweep.store = list(runs), title, intro, None
         return sweep
 
     def figures(self) -> dict[str, Figure]:
@@ -90,7 +91,7 @@ class Sweep:
 
     @cached_property
     def _body(self) -> str:
-        return html.sweep_body(self.runs, intro=self.intro)
+        return html.sweep_body(self.runs, intro=self.intro, store=self.store)
 
     def html(self) -> str:
         return html.page(self.title, self._body)

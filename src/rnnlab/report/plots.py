@@ -18,6 +18,7 @@ the Agg canvas. matplotlib is imported inside the functions (rnnlab needs numpy 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,9 @@ def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Fi
     return fig, list(axes)
 
 
+NO_DIAGNOSES = "no diagnoses recorded (the run's config sets [diagnostics] every = 0)"
+
+
 def _empty(message: str) -> Figure:
     fig, (ax,) = _figure(6.4, 1.2)
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
@@ -70,26 +74,42 @@ def lag_profile(
     """The first record (initialisation) and the last (after training), top layer; `labels`
     names them otherwise (e.g. for a single diagnosis of a trained model)."""
     if not records:
-        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+        return _empty(NO_DIAGNOSES)
     fig, (ax,) = _figure()
     shown = [records[0]] if len(records) == 1 else [records[0], records[-1]]
     low, high = 1.0, 1.0
+    bounds = []
     for i, (record, color) in enumerate(zip(shown, (INIT, TRAINED), strict=False)):
         p = top_profile(record)
         tau = np.arange(p.size)
         ok = np.isfinite(p) & (p > 0)
-        when = "initialisation" if record["step"] == 0 else "after training"
+        blew = ((record.get("verdict") or {}).get("history") or {}).get("first_nonfinite")
+        when = (
+            "initialisation"
+            if record["step"] == 0
+            else "where it diverged"
+            if blew is not None
+            else "after training"
+        )
         label = labels[i] if labels is not None else f"{when} (step {record['step']})"
         ax.semilogy(tau[ok], p[ok], color=color, label=label)
         if ok.any():
             low, high = min(low, float(p[ok].min())), max(high, float(p[ok].max()))
         g = gamma_sigma(record)
         if g is not None and g > 0:
-            ax.semilogy(tau, g**tau, "--", color=color, lw=1, label=f"bound ({g:.3g})^τ")
+            bounds.append((tau * math.log(g), color, g))
+    top = high * 10
+    for log_bound, color, g in bounds:  # cut at the axes: the data set the scale, not the bound
+        inside = log_bound <= math.log(top)
+        cut = np.where(inside, np.exp(np.minimum(log_bound, math.log(top))), np.nan)
+        leaves = np.flatnonzero(~inside)
+        if leaves.size:
+            cut[leaves[0]] = top  # the line runs to the top edge where it leaves
+        ax.semilogy(np.arange(cut.size), cut, "--", color=color, lw=1, label=f"bound ({g:.3g})^τ")
     dep = records[-1]["flow"].get("dependency_length")
     if dep is not None:
         ax.axvline(dep, color=BOUND, ls=":", lw=1, label=f"dependency length {dep}")
-    ax.set_ylim(low / 10, high * 10)
+    ax.set_ylim(low / 10, top)
     ax.set_xlabel("lag τ (steps back from T)")
     ax.set_ylabel(RATIO)
     ax.set_title(title or "gradient against lag (top layer)")
@@ -100,7 +120,7 @@ def lag_profile(
 def lag_heatmap(records: Sequence[Record]) -> Figure:
     """log10 of the normalised lag profile for every record: rows are training steps."""
     if not records:
-        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+        return _empty(NO_DIAGNOSES)
     fig, (ax,) = _figure()
     profiles = [top_profile(r) for r in records]
     width = max(p.size for p in profiles)
@@ -219,7 +239,7 @@ def grad_norm(
 def spectra(records: Sequence[Record]) -> Figure:
     """σ_max (solid) and spectral radius ρ (dashed) of every recurrent block over training."""
     if not records:
-        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+        return _empty(NO_DIAGNOSES)
     fig, (ax,) = _figure()
     steps = [r["step"] for r in records]
     blocks = list(dict.fromkeys((s["layer"], s["block"]) for s in records[0].get("spectra", [])))
@@ -229,15 +249,20 @@ def spectra(records: Sequence[Record]) -> Figure:
         found = [_block(r, layer, block) for r in records]
         color = colors[f"{layer} {block}"]
         name = f"{block} (layer {layer})" if layers > 1 else block
-        ax.plot(steps, [num(s.get("sigma_max")) for s in found], color=color, label=f"σ_max {name}")
+        ax.plot(steps, [num(s.get("sigma_max")) for s in found], ".-", ms=4, color=color,
+                label=f"σ_max {name}")  # fmt: skip
         radius = [num(s.get("spectral_radius")) for s in found]
         if np.isfinite(radius).any():
-            ax.plot(steps, radius, "--", color=color, label=f"ρ {name}")
+            ax.plot(steps, radius, ".--", ms=4, color=color, label=f"ρ {name}")
     g = gamma_sigma(records[0])
     if g is not None:
         sigma = w_block(records[0]).get("sigma_max") or 1.0
         gamma = g / sigma
         ax.axhline(1 / gamma, color=BOUND, ls=":", lw=1, label=f"1/γ = {1 / gamma:g}")
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.lines])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size and values.max() > 100 * values.min():  # a W that blew up: log scale
+        ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("σ_max, ρ")
     ax.set_title("recurrent weights")
@@ -265,7 +290,7 @@ def activations(records: Sequence[Record]) -> Figure:
     """Per layer over training: the fractions that make J = diag(φ') W small or zero, and the
     carry gate's mean; for gated cells, the gate's histogram at the first and last record."""
     if not records:
-        return _empty("no diagnostics recorded (set [diagnostics] every = N)")
+        return _empty(NO_DIAGNOSES)
     first = records[0].get("activations", [])
     gated = any(a.get("gate") for a in first)
     fig, axes = _figure(9.6 if gated else 6.4, 3.6, 2 if gated else 1)

@@ -68,7 +68,7 @@ def points(run: RunData) -> list[Point]:
     if run.diagnostics:
         measured = _measured(run, run.diagnostics[0], run.diagnostics[-1])
     else:
-        measured = ["no diagnostics recorded: set [diagnostics] every = N in the config"] * 4
+        measured = ["no diagnoses recorded (the config sets [diagnostics] every = 0)"] * 4
         measured.append(_remedies(run, None, None))
     return [Point(t, c, m) for (t, c), m in zip(claims, measured, strict=True)]
 

@@ -36,6 +36,7 @@ class AddingTask(Task):
     """
 
     name = "adding"
+    accuracy_of = f"sequences within ±{TOLERANCE:g}"
 
     def __init__(
         self,

@@ -50,9 +50,13 @@ class Task(ABC):
     dependency_length  the lag, in steps, between the evidence and the answer (see each task)
     baseline           loss of the best input-ignoring predictor, units of metrics()["loss"]
     dtype              float dtype of X (when not ids), of Y (for "mse") and of mask
+
+    accuracy_of (a class attribute) says what metrics()["accuracy"] is the fraction of,
+    e.g. "recalled symbols": each task counts something else.
     """
 
     name: ClassVar[str]
+    accuracy_of: ClassVar[str]
     params: dict[str, Any]
     input_size: int
     input_ids: bool
@@ -84,6 +88,12 @@ class Task(ABC):
         for array in batch:
             array.flags.writeable = False
         return batch
+
+    @property
+    def baselines(self) -> dict[str, float]:
+        """The baseline in the units of each metric it applies to: `loss` and the loss's
+        own name ("mse" or "cross_entropy"); a task adds the metrics it derives from it."""
+        return {"loss": self.baseline, self.loss: self.baseline}
 
     def _generate_validation(self, rng: np.random.Generator, batch_size: int) -> Batch:
         return self._generate(rng, batch_size)
@@ -119,11 +129,16 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str, **params: Any) -> Task:
-    """Build the task registered as `name` with constructor `params` (e.g. T=100)."""
+def task_class(name: str) -> type[Task]:
+    """The class registered as `name`."""
     if name not in _REGISTRY:
         raise ValueError(f"name: got {name!r}; expected one of {', '.join(names())}")
-    cls = _REGISTRY[name]
+    return _REGISTRY[name]
+
+
+def get(name: str, **params: Any) -> Task:
+    """Build the task registered as `name` with constructor `params` (e.g. T=100)."""
+    cls = task_class(name)
     allowed = list(inspect.signature(cls).parameters)
     for key in params:
         if key not in allowed:

@@ -89,6 +89,7 @@ class CharLMTask(Task):
     """
 
     name = "charlm"
+    accuracy_of = "characters"
 
     def __init__(
         self,
@@ -140,6 +141,13 @@ class CharLMTask(Task):
         p = p[p > 0]
         self.baseline = float(-np.sum(p * np.log(p)))
         self.baseline_bits = self.baseline / math.log(2)
+
+    @property
+    def baselines(self) -> dict[str, float]:
+        return super().baselines | {
+            "bits_per_char": self.baseline_bits,
+            "perplexity": math.exp(self.baseline),
+        }
 
     # --- text <-> ids ---------------------------------------------------------------------
 
@@ -232,7 +240,8 @@ class CharLMTask(Task):
         length: int = 500,
     ) -> str:
         """`length` characters continuing `prime` (not included), drawn one step at a time
-        from softmax(o_t / temperature), carrying the model's state across steps.
+        from softmax(o_t / temperature), carrying the model's state across steps;
+        temperature 0 takes the most likely character (argmax) each step, without `rng`.
 
         model.forward(X_ids (T, 1), h0) -> (outputs (T, 1, K), final state); h0 None = zeros.
         """
@@ -240,8 +249,13 @@ class CharLMTask(Task):
         if not prime:
             raise ValueError("prime: got ''; expected at least one character")
         ids = self.encode(prime, "prime")
-        if not (isinstance(temperature, int | float) and 0 < temperature < math.inf):
-            raise ValueError(f"temperature: got {temperature!r}; expected a number > 0")
+        if isinstance(temperature, bool) or not (
+            isinstance(temperature, int | float) and 0 <= temperature < math.inf
+        ):
+            raise ValueError(
+                f"temperature: got {temperature!r}; expected a number >= 0 (0: the most "
+                "likely character each step)"
+            )
         length = check_int("length", length, 0)
         o, state = model.forward(ids[:, None], None)  # (P, 1, K)
         if o.shape[-1] != len(self.vocab):
@@ -251,9 +265,12 @@ class CharLMTask(Task):
             )
         out = np.empty(length, dtype=np.int64)
         for i in range(length):
-            z = o[-1, 0].astype(np.float64) / temperature
-            p = np.exp(z - z.max())
-            out[i] = rng.choice(len(p), p=p / p.sum())
+            if temperature == 0:
+                out[i] = o[-1, 0].argmax()
+            else:
+                z = o[-1, 0].astype(np.float64) / temperature  # (K,)
+                p = np.exp(z - z.max())
+                out[i] = rng.choice(len(p), p=p / p.sum())
             if i + 1 < length:  # the last draw needs no further step
                 o, state = model.forward(out[i : i + 1, None], state)
         return self.decode(out)

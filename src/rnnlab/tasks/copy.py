@@ -41,6 +41,7 @@ class CopyTask(Task):
     """
 
     name = "copy"
+    accuracy_of = "recalled symbols"
 
     def __init__(
         self, *, T: int = 100, seed: int = 0, val_size: int = 1000, dtype: str = "float32"

@@ -41,6 +41,7 @@ class TemporalOrderTask(Task):
     """
 
     name = "temporal_order"
+    accuracy_of = "sequences"
 
     def __init__(
         self, *, T: int = 100, seed: int = 0, val_size: int = 1000, dtype: str = "float32"

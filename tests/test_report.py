@@ -358,3 +358,30 @@ def test_cli_report_bad_target_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and result.output.startswith("error: target: got ")
+
+
+def test_a_second_store_report_reuses_each_ended_runs_section(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(store_dir, store)
+    shutil.rmtree(store / ".report-cache", ignore_errors=True)
+    first = Sweep(store).html()
+    cached = sorted((store / ".report-cache").glob("*.html"))
+    runs = load_store(store)
+    assert len(cached) == len(runs)  # every run here has ended
+    def runs_part(page: str) -> str:  # the sweep's own SVG figures carry random ids
+        return page.split("<h2>Runs</h2>")[1]
+
+    assert runs_part(Sweep(store).html()) == runs_part(first)  # the kept sections, as drawn
+    cached[0].write_text("<p>KEPT SECTION</p>", encoding="utf-8")
+    assert "KEPT SECTION" in Sweep(store).html()  # read back, not redrawn
+    import dataclasses
+
+    from rnnlab.report import cache
+
+    run = runs[0]  # a run whose data changed is another section: drawn anew
+    changed = dataclasses.replace(run, evals=[*run.evals, {"step": 99, "loss": 0.1}])
+    assert cache.key(changed, "png", 3) != cache.key(run, "png", 3) != cache.key(run, "svg", 3)

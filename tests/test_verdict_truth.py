@@ -48,6 +48,21 @@ def test_a_diverged_run_is_diagnosed_where_it_stopped(tmp_path):
     assert "nan" not in " ".join(verdict["evidence"])
 
 
+def test_diagnose_of_a_diverged_run_folder_reads_its_history(tmp_path):
+    from click.testing import CliRunner
+
+    from rnnlab.cli.main import cli
+
+    history, _ = train(validate(BLOWS_UP), tmp_path / "run", quiet=True)
+    result = CliRunner().invoke(cli, ["diagnose", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout.strip().splitlines()[-1])
+    k = history.diverged_at
+    assert d["verdict"]["label"] == "exploding"
+    assert d["verdict"]["history"]["first_nonfinite"] == k  # the same evidence as in training
+    assert any(e.startswith("validation loss") for e in d["verdict"]["evidence"])
+
+
 def test_a_diagnosis_of_nan_weights_warns_nothing_and_says_so():
     task = get("adding", T=20)
     model = rnnlab.RNN(input_size=2, hidden_size=8, output_size=1, nonlinearity="relu", seed=0)
@@ -139,3 +154,22 @@ def test_the_default_cadence_is_ten_per_run_and_zero_turns_it_off():
     assert DiagnosticsConfig().cadence(5) == 1
     assert DiagnosticsConfig(every=7).cadence(3000) == 7
     assert DiagnosticsConfig(every=0).cadence(3000) == 0
+
+
+@pytest.mark.parametrize("name", ["adding", "copy", "temporal_order", "charlm"])
+def test_every_example_report_has_data_in_every_figure(tmp_path, name):
+    """What a newcomer gets from `rnnlab train examples/<name>.toml` then `rnnlab report`,
+    shortened to 20 steps: every figure of the report draws data."""
+    from rnnlab.experiments.config import load_config
+    from rnnlab.report import html
+    from rnnlab.report.data import load_run_folder
+
+    short = ["train.steps=20", "train.eval_every=10", "train.checkpoint_every=10"]
+    config = load_config(EXAMPLES / f"{name}.toml", short)
+    train(config, tmp_path / "run", quiet=True)
+    run = load_run_folder(tmp_path / "run")
+    assert [d["step"] for d in run.diagnostics] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    for figure, (make, _) in html.run_figures(run).items():
+        fig = make()
+        drawn = [a for a in fig.axes if a.axison and (a.lines or a.collections or a.images)]
+        assert drawn, f"{name}: the {figure} figure is empty"

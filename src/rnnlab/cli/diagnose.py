@@ -11,8 +11,11 @@ import click
 from rnnlab.cli._target import resolve_target
 from rnnlab.cli.run import DEFAULT_STORE
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
+from rnnlab.diagnostics.verdict import Learning
 from rnnlab.experiments.config import build, load_config, run_info, validate
+from rnnlab.train.callbacks import history_context
 from rnnlab.train.checkpoint import load_checkpoint
+from rnnlab.train.history import History
 
 
 @click.command(name="diagnose")
@@ -48,6 +51,8 @@ def diagnose_command(
     meaning the run's last checkpoint; a checkpoint file (.safetensors); or a CONFIG.toml,
     whose model is diagnosed at initialisation."""
     found = resolve_target(target, store, config=True)
+    norms: list[float] = []
+    learning: Learning | None = None
     if found.kind == "config":
         config = load_config(found.path, list(overrides))
         model, task = build(config)
@@ -63,6 +68,12 @@ def diagnose_command(
         model, task = build(config)
         model.set_params(ckpt.params)
         source = found.describe(ckpt.step, config.train.steps)
+        # a checkpoint in its run folder: the verdict also reads the run's history, as the
+        # diagnoses recorded in training do
+        history_path = found.path.parent / "history.json"
+        if history_path.is_file():
+            history = History.load(history_path)
+            norms, learning = history_context(history, ckpt.step, float(task.baseline))
     X, Y, mask = (a[:, :probe_size] for a in task.validation)
     d = diagnose(
         model,
@@ -71,6 +82,8 @@ def diagnose_command(
         mask,
         loss=task.loss,
         dependency_length=task.dependency_length,
+        grad_norms=norms or None,
+        learning=learning,
         run=run_info(config, model),
     )
     if as_json:

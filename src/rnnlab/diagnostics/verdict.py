@@ -292,13 +292,14 @@ def judge(
         "exploding" if exploding else "vanishing" if vanishing else "stuck" if stuck else "healthy"
     )
     median = history.calm_median if history is not None else None
+    scale = "median pre-clip norm {} before any spike"
     if median is None and grad_norm is not None and math.isfinite(grad_norm) and grad_norm > 0:
-        median = grad_norm
+        median, scale = grad_norm, "this snapshot's gradient norm {}; a run's history is better"
     suggested = None if median is None else th.clip_multiple * median
     return Verdict(
         label=label,
         evidence=evidence,
-        remedies=remedies(label, run, median, th.clip_multiple),
+        remedies=remedies(label, run, median, th.clip_multiple, scale),
         suggested_clip=suggested,
         history=history,
     )
@@ -368,9 +369,14 @@ def _learning_line(learning: Learning, th: Thresholds) -> str:
 
 
 def remedies(
-    label: str, run: RunInfo, median_norm: float | None, clip_multiple: float = 2.0
+    label: str,
+    run: RunInfo,
+    median_norm: float | None,
+    clip_multiple: float = 2.0,
+    scale: str = "median pre-clip norm {}",
 ) -> list[Remedy]:
-    """The remedies for `label`, best first; those `run` already uses go last, marked."""
+    """The remedies for `label`, best first; those `run` already uses go last, marked.
+    `scale` says where median_norm comes from ("{}" is the number)."""
     if label not in LABELS:
         raise ValueError(f"label: got {label!r}; expected one of {', '.join(LABELS)}")
     rnn = run.cell == "rnn"
@@ -394,12 +400,12 @@ def remedies(
         )
     else:
         order = ["clip_norm"]
-    made = [_remedy(name, label, run, median_norm, clip_multiple) for name in order]
+    made = [_remedy(name, label, run, median_norm, clip_multiple, scale) for name in order]
     return sorted(made, key=lambda r: r.in_use)  # stable: keeps the ranking within each
 
 
 def _remedy(
-    name: str, label: str, run: RunInfo, median: float | None, clip_multiple: float
+    name: str, label: str, run: RunInfo, median: float | None, clip_multiple: float, scale: str
 ) -> Remedy:
     if name == "clip_norm":
         if median is None:
@@ -407,7 +413,7 @@ def _remedy(
         else:
             action = (
                 f"clip the global gradient norm at {clip_multiple * median:.3g} "
-                f"(median pre-clip norm {median:.3g} before any spike; 0.5–10× is "
+                f"({scale.format(f'{median:.3g}')}; 0.5–10× is "
                 f"{0.5 * median:.3g}–{10 * median:.3g})"
             )
         reason = (

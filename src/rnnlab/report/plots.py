@@ -164,6 +164,10 @@ def loss_curves(
     labels = list(labels) if labels is not None else [r.label for r in runs]
     colors = _colors(labels)
     seen: set[str] = set()
+    base = baseline if baseline is not None else next((r.baseline for r in runs), None)
+    # a loss that blew up would squash every other curve: the axes stop at 100× the baseline
+    # and a curve leaves through the top edge
+    top = math.inf if base is None or base <= 0 else 100 * base
     for run, label in zip(runs, labels, strict=True):
         steps = [e["step"] for e in run.evals]
         loss = array(e.get("loss") for e in run.evals)
@@ -171,13 +175,14 @@ def loss_curves(
         seen.add(label)
         if run.status == "diverged" and run.diverged_at is not None:
             last = loss[np.isfinite(loss)][-1] if np.isfinite(loss).any() else np.nan
-            ax.plot([run.diverged_at], [last], "x", color=BAD, ms=9, mew=2)
+            ax.plot([run.diverged_at], [min(last, top)], "x", color=BAD, ms=9, mew=2)
     if any(r.status == "diverged" for r in runs):
         ax.plot([], [], "x", color=BAD, ms=9, mew=2, label="diverged here")
-    base = baseline if baseline is not None else next((r.baseline for r in runs), None)
     if base is not None:
         ax.axhline(base, color=BOUND, ls="--", lw=1, label=f"memoryless baseline {base:.3g}")
     _log_if_positive(ax)
+    if ax.get_ylim()[1] > top:
+        ax.set_ylim(top=top)
     ax.set_xlabel("training step")
     ax.set_ylabel("validation loss")
     ax.set_title("loss")

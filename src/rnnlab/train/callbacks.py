@@ -50,19 +50,27 @@ class RecordDiagnostics:
         stop = history.status == "diverged"
         if step % self.probe.every != 0 and not stop:
             return
-        self.probe.grad_norms = [
-            math.nan if r.get("skipped") else r["grad_norm"] for r in history.steps
-        ]
-        evals = [e for e in history.evals if e["step"] <= step]
-        learning = (
-            Learning(
-                step=int(evals[-1]["step"]), loss=float(evals[-1]["loss"]), baseline=self.baseline
-            )
-            if evals
-            else None
-        )
+        self.probe.grad_norms, learning = history_context(history, step, self.baseline)
         if history.diagnostics and history.diagnostics[-1]["step"] == step:
             history.diagnostics.pop()  # the stop's diagnosis replaces one at the same step
         record = self.probe(step, model, force=True, learning=learning)
         if record is not None:
             history.diagnostics.append(record)
+
+
+def history_context(
+    history: History, step: int, baseline: float
+) -> tuple[list[float], Learning | None]:
+    """What a diagnosis after `step` steps reads from the run's history: the pre-clip norm of
+    every step done (a skipped step, and the step a run diverged at, as nan) and the last
+    validation loss at or before `step` against the task's baseline."""
+    norms = [
+        math.nan if r.get("skipped") else r["grad_norm"]
+        for r in history.steps
+        if r["step"] < step or r["step"] == history.diverged_at == step
+    ]
+    evals = [e for e in history.evals if e["step"] <= step]
+    if not evals:
+        return norms, None
+    last = evals[-1]
+    return norms, Learning(step=int(last["step"]), loss=float(last["loss"]), baseline=baseline)

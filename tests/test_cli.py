@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from rnnlab.cli.main import cli
 from rnnlab.engine.blas import num_threads
 from rnnlab.experiments.config import build, load_config
-from rnnlab.experiments.demo import LAGS, seed_story
+from rnnlab.experiments.demo import LAGS, story_at_init
 from rnnlab.experiments.store import Store
 from rnnlab.train import fit, load_checkpoint
 
@@ -56,11 +56,11 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_seed_story_at_initialisation():
-    rows = {row.name: row for row in seed_story()}
+def test_the_story_at_init_at_initialisation():
+    rows = {row.name: row for row in story_at_init()}
     tanh08 = rows["tanh RNN, σ_max 0.8"]
     assert tanh08.sigma_max == pytest.approx(0.8)
-    assert tanh08.bound[50] == pytest.approx(0.8**50)  # the seed's 1.43e-5
+    assert tanh08.bound[50] == pytest.approx(0.8**50)  # the article's 1.43e-5
     for lag in LAGS:  # the bound holds at every lag shown
         assert tanh08.profile[lag] <= tanh08.bound[lag]
     assert rows["tanh RNN, ρ(W) = 2"].profile[50] > 1e3  # exploding: it grows going back

@@ -9,10 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
-from rnnlab.experiments.demo import QUICK, demo_configs
+from rnnlab.experiments.demo import CLIPPED, QUICK, UNCLIPPED, demo_configs
 from rnnlab.experiments.store import Store
-
-UNCLIPPED, CLIPPED = "tanh RNN, ρ(W) 2, no clipping", "tanh RNN, ρ(W) 2, clipped"
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +98,11 @@ def test_the_articles_case_is_in_the_report(quick):
     page = (out / "report.html").read_text()
     assert "0.8^50 ≈ 1.43e-05" in page and f"{ratio:.3g}" in page
     assert "RNN梯度消失与梯度爆炸的原因" in page
+    h = histories[UNCLIPPED]
+    growth = h["diagnostics"][-1]["verdict"]["history"]["growth"]
+    assert (
+        f"it diverged at step {h['diverged_at']} after its pre-clip norm grew ×{growth:.3g}" in page
+    )
 
 
 def test_a_second_demo_reuses_its_runs(quick):

@@ -280,7 +280,7 @@ def test_sweep_page_has_table_and_sweep_figures(sweep_html: str, store_dir: Path
     body = sweep_html.split('id="summary"')[1].split("</tbody>")[0]
     assert body.count("<tr>") == len(runs) + 1  # the header row, then one per run
     assert "Solved fraction" in sweep_html and "decay per step" in sweep_html
-    assert sweep_html.count("<details>") == len(runs)
+    assert sweep_html.count("<details") == len(runs) and sweep_html.count("<details open>") == 1
     rows = {row[0]: row for row in summary_rows(runs)}
     bad = next(r for r in runs if r.status == "diverged")
     assert rows[bad.id][6] == "diverged" and rows[bad.id][9] is False

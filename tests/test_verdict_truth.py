@@ -105,9 +105,13 @@ def test_geometric_growth_is_exploding_only_without_clipping():
     assert judge(run=bare, history=flat).label == "healthy"
     before = history_stats([*(2.0 ** np.arange(30)), np.nan])  # the growth before the blow-up
     assert before.first_nonfinite == 30 and before.growth == pytest.approx(2.0)
-    assert "×2 per step over the last 30 finite steps before it" in " ".join(
+    assert "×2 per step over the last 30 finite steps" in " ".join(
         judge(run=bare, history=before).evidence
     )
+    assert history_stats([1.0, 1500.0]).growth is None  # two steps are no trend
+    assert judge(run=bare, history=history_stats([1.0, 1500.0])).label == "healthy"
+    skipped = history_stats([np.nan, *(2.0 ** np.arange(20))])  # a skipped step, then growth
+    assert skipped.growth == pytest.approx(2.0) and skipped.growth_steps == 20
 
 
 def test_a_run_at_its_baseline_is_stuck_not_healthy():

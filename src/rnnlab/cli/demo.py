@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     "--out", type=click.Path(path_type=Path), help="Store folder [runs/demo or runs/demo-quick]."
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Runs at once [the number of cores].")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress output (bar or lines).")
 def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> None:
     """Watch gradients vanish and explode, clipping tame them and gated cells carry them.
 
@@ -57,7 +57,7 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
     sweep = Sweep(out)
     sweep.title, sweep.intro = (
         "rnnlab demo — vanishing, exploding, and the remedies",
-        (report_intro(quick)),
+        report_intro(rows, quick),
     )
     console.print(f"rendering the report of {len(rows)} runs…")
     report = sweep.save(out / "report.html")
@@ -67,14 +67,14 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
 def _story_table() -> Table:
     from rich.table import Table
 
-    from rnnlab.experiments.demo import LAGS, seed_story
+    from rnnlab.experiments.demo import LAGS, story_at_init
 
     table = Table(title="At initialisation: ‖∂L_T/∂h_{T−lag}‖ / ‖∂L_T/∂h_T‖ (adding, T = 101)")
     table.add_column("model")
     table.add_column("σ_max(W)", justify="right")
     for lag in LAGS:
         table.add_column(f"lag {lag}", justify="right")
-    for row in seed_story():
+    for row in story_at_init():
         table.add_row(row.name, f"{row.sigma_max:.2f}", *(f"{row.profile[k]:.2e}" for k in LAGS))
         if row.bound is not None:
             table.add_row(

@@ -4,13 +4,14 @@ gradient flow."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
 from rnnlab.cli._target import resolve_target
 from rnnlab.cli.run import DEFAULT_STORE
-from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
+from rnnlab.diagnostics.diagnose import Diagnosis, diagnose, finite_g, per_step
 from rnnlab.diagnostics.verdict import Learning
 from rnnlab.experiments.config import build, load_config, run_info, validate
 from rnnlab.train.callbacks import history_context
@@ -23,10 +24,8 @@ from rnnlab.train.history import History
 @click.option("--json", "as_json", is_flag=True, help="Print the Diagnosis as JSON.")
 @click.option(
     "--probe-size",
-    default=32,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Validation sequences to measure.",
+    help="Validation sequences to measure [the config's diagnostics.probe_size].",
 )
 @click.option(
     "--set",
@@ -43,7 +42,11 @@ from rnnlab.train.history import History
     help="Where to look up a RUN_ID.",
 )
 def diagnose_command(
-    target: str, as_json: bool, probe_size: int, overrides: tuple[str, ...], store: Path
+    target: str,
+    as_json: bool,
+    probe_size: int | None,
+    overrides: tuple[str, ...],
+    store: Path,
 ) -> None:
     """Diagnose a run's gradient flow.
 
@@ -74,7 +77,8 @@ def diagnose_command(
         if history_path.is_file():
             history = History.load(history_path)
             norms, learning = history_context(history, ckpt.step, float(task.baseline))
-    X, Y, mask = (a[:, :probe_size] for a in task.validation)
+    probe = probe_size or config.diagnostics.probe_size  # as the run's own diagnoses
+    X, Y, mask = (a[:, :probe] for a in task.validation)
     d = diagnose(
         model,
         X,
@@ -82,6 +86,7 @@ def diagnose_command(
         mask,
         loss=task.loss,
         dependency_length=task.dependency_length,
+        jacobian_sequences=config.diagnostics.jacobians,
         grad_norms=norms or None,
         learning=learning,
         run=run_info(config, model),
@@ -103,13 +108,17 @@ def _print(d: Diagnosis, source: str) -> None:
     table.add_column("measure")
     table.add_column("value")
     table.add_row("verdict", d.label)
-    table.add_row("decay rate", f"×{f.decay_factor:.3g} per step")
+    table.add_row("decay rate", per_step(f.decay_factor))
     table.add_row("gradient horizon", f"{f.horizon} steps (profile > {f.horizon_threshold:g})")
-    table.add_row(f"ratio at lag {f.ratio_lag}", f"{f.ratio:.3g}")
+    table.add_row(f"ratio at lag {f.ratio_lag}", finite_g(f.ratio))
     for s in d.spectra:
-        radius = "" if s.spectral_radius is None else f", spectral radius {s.spectral_radius:.3g}"
-        table.add_row(f"W layer {s.layer} {s.block}", f"σ_max {s.sigma_max:.3g}{radius}")
+        rho = s.spectral_radius
+        radius = "" if rho is None else f", spectral radius {finite_g(rho)}"
+        table.add_row(f"W layer {s.layer} {s.block}", f"σ_max {finite_g(s.sigma_max)}{radius}")
     for a in d.activations:
+        if not math.isfinite(a.mean_dphi):
+            table.add_row(f"activations layer {a.layer}", "not finite (the state overflowed)")
+            continue
         parts = [f"mean φ' {a.mean_dphi:.3g}"]
         if a.saturation is not None:
             parts.append(f"saturated {a.saturation:.1%}")

@@ -36,7 +36,7 @@ DEFAULT_STORE = Path("results")
     help="Override a config field, e.g. --set train.lr=3e-4 (repeatable).",
 )
 @click.option("--retry-failed", is_flag=True, help="Run it again if it failed before.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress output (bar or lines).")
 def run(
     config_path: Path, out: Path, overrides: tuple[str, ...], retry_failed: bool, quiet: bool
 ) -> None:

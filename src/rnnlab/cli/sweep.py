@@ -45,7 +45,7 @@ def describe(counts: Counts) -> str:
     show_default=True,
     help="The store folder: runs.db and runs/<id>/.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress output (bar or lines).")
 def sweep(
     sweep_path: Path,
     workers: int | None,

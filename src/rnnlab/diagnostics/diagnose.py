@@ -264,6 +264,9 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
             )
             notes.append(f"layer {jp.layer}: γ·σ_max(W) = {g:.3g} {consequence}")
     for a in activations:
+        if not math.isfinite(a.mean_dphi):  # nan states: no fraction of them means anything
+            notes.append(f"layer {a.layer}: the activations are not finite (the state overflowed)")
+            continue
         if a.saturation is not None:
             notes.append(
                 f"layer {a.layer}: {a.saturation:.1%} of {a.nonlinearity} units saturated "

@@ -6,7 +6,7 @@
     ‖∂L_t/∂h_{t−τ}‖ / ‖∂L_t/∂h_t‖, τ=0..t−1    lag_profile           one masked BPTT pass
     decay factor, horizon, ratio at a lag      decay_factor, horizon (numbers from a profile)
 
-The lag profile is the seed's ⑥, ∂L_t/∂h_k = ∂L_t/∂h_t · Π_{j=k+1..t} J_j, measured exactly:
+The lag profile is the article's ⑥, ∂L_t/∂h_k = ∂L_t/∂h_t · Π_{j=k+1..t} J_j, measured exactly:
 BPTT of the loss with the mask kept at step t only gives δ_k = ∂L_t/∂h_k for every k ≤ t.
 
 Steps follow the engine: t = 1..T; h_t is row t of a (T+1, B, H) state array (row 0 is h_0);

@@ -2,8 +2,9 @@
 
 Rules (every number a field of Thresholds):
 - exploding if a gradient is non-finite, if the lag profile's ratio at any lag is above
-  `exploding` (the gradient grows as it travels back), if a run's history has non-finite
-  steps, or, in a run that does not clip, spikes (a pre-clip global norm above `spike` ×
+  `exploding` (the gradient grows as it travels back: clipping bounds the step, not this
+  gradient, so this holds in a clipped run too), if a run's history has non-finite steps,
+  or, in a run that does not clip, spikes (a pre-clip global norm above `spike` ×
   the running median of the `spike_window` norms before it) or geometric growth (the
   pre-clip norm grew more than `growth`× along the least-squares line of its last
   `growth_window` finite steps):
@@ -143,10 +144,10 @@ class HistoryStats:
     """A run's pre-clip global gradient norms: how many steps, their median over the finite
     ones, the steps (0-based) that spiked, how many steps were non-finite and the first of
     them; calm_median: the median before the first spike or non-finite step (the scale a
-    clipping threshold should be set from, not the explosion's); growth: the factor per
-    step of the least-squares line through ln‖g‖ over the
-    last `growth_steps` finite steps (before the first non-finite one), from norm
-    growth_from to growth_to (None with fewer than two such steps)."""
+    clipping threshold should be set from, not the explosion's; None with fewer than
+    spike_min_history such steps); growth: the factor per step of the least-squares line
+    through ln‖g‖ over the last `growth_steps` finite steps (spanning growth_span steps),
+    from norm growth_from to growth_to (None with fewer than spike_min_history of them)."""
 
     steps: int
     median_norm: float | None
@@ -156,15 +157,16 @@ class HistoryStats:
     calm_median: float | None = None
     growth: float | None = None
     growth_steps: int = 0
+    growth_span: int = 0
     growth_from: float | None = None
     growth_to: float | None = None
 
     @property
     def growth_total(self) -> float:
-        """How much the fitted line grows over the window (1.0 when not measured)."""
-        if self.growth is None or self.growth_steps < 2:
+        """How much the fitted line grows over the steps it spans (1.0 when not measured)."""
+        if self.growth is None:
             return 1.0
-        return float(self.growth ** (self.growth_steps - 1))
+        return float(self.growth**self.growth_span)
 
 
 @dataclass(frozen=True)
@@ -227,26 +229,27 @@ def history_stats(
     first = int(bad[0]) if bad.size else None
     calm_end = min([norms.size, *spikes[:1], *bad[:1]])
     calm = norms[:calm_end][finite[:calm_end]]
-    if calm.size < th.spike_min_history:
-        calm = norms[finite]
-    window = norms[: first if first is not None else norms.size][-th.growth_window :]
-    tau = np.flatnonzero(window > 0).astype(np.float64)  # ln 0 has no place on the line
+    # the last growth_window finite steps (ln 0 has no place on the line), at their own steps
+    fitted = np.flatnonzero(finite & (norms > 0))[-th.growth_window :]
     growth = None
-    if tau.size >= 2:
-        y = np.log(window[window > 0])
+    if fitted.size >= th.spike_min_history:
+        tau = fitted.astype(np.float64)
+        y = np.log(norms[fitted])
         dtau = tau - tau.mean()
         growth = math.exp(float(dtau @ (y - y.mean()) / (dtau @ dtau)))
+    measured = growth is not None
     return HistoryStats(
         steps=int(norms.size),
         median_norm=float(np.median(norms[finite])) if finite.any() else None,
         spikes=[int(i) for i in spikes],
         nonfinite_steps=nonfinite_steps,
         first_nonfinite=first,
-        calm_median=float(np.median(calm)) if calm.size else None,
+        calm_median=float(np.median(calm)) if calm.size >= th.spike_min_history else None,
         growth=growth,
-        growth_steps=int(window.size) if growth is not None else 0,
-        growth_from=float(window[0]) if growth is not None else None,
-        growth_to=float(window[-1]) if growth is not None else None,
+        growth_steps=int(fitted.size) if measured else 0,
+        growth_span=int(fitted[-1] - fitted[0]) if measured else 0,
+        growth_from=float(norms[fitted[0]]) if measured else None,
+        growth_to=float(norms[fitted[-1]]) if measured else None,
     )
 
 
@@ -283,7 +286,8 @@ def judge(
         exploding = exploding or (unclipped and (bool(history.spikes) or grows))
         tamed = [w for w, seen in (("spikes", history.spikes), ("growth", grows)) if seen]
         if tamed and not unclipped:
-            evidence.append(f"the {' and '.join(tamed)} were tamed by {run.clip_mode} clipping")
+            were = "were" if len(tamed) > 1 or history.spikes else "was"
+            evidence.append(f"the {' and '.join(tamed)} {were} tamed by {run.clip_mode} clipping")
     stuck = learning is not None and learning.step > 0 and _at_baseline(learning, th)
     if learning is not None:
         evidence.append(_learning_line(learning, th))
@@ -291,8 +295,11 @@ def judge(
     label = (
         "exploding" if exploding else "vanishing" if vanishing else "stuck" if stuck else "healthy"
     )
-    median = history.calm_median if history is not None else None
-    scale = "median pre-clip norm {} before any spike"
+    median, scale = None, "median pre-clip norm {} before any spike"
+    if history is not None:
+        median = history.calm_median
+        if median is None and history.median_norm is not None:
+            median, scale = history.median_norm, "median pre-clip norm {}, spikes included"
     if median is None and grad_norm is not None and math.isfinite(grad_norm) and grad_norm > 0:
         median, scale = grad_norm, "this snapshot's gradient norm {}; a run's history is better"
     suggested = None if median is None else th.clip_multiple * median
@@ -397,7 +404,7 @@ def remedies(
             else ["train_longer", "forget_bias"]
             if run.cell == "lstm"
             else ["train_longer"]
-        )
+        ) + (["clip_norm"] if run.clip_mode == "none" else [])
     else:
         order = ["clip_norm"]
     made = [_remedy(name, label, run, median_norm, clip_multiple, scale) for name in order]
@@ -425,10 +432,11 @@ def _remedy(
     if name == "train_longer":
         return Remedy(
             name,
-            "train longer, or with a larger learning rate (clipped, so a larger step stays safe)",
-            "the gradient reaches the dependency length, so the signal is there but small; "
-            "long dependencies are often learned only after a plateau at the baseline (an "
-            "LSTM on the adding problem can sit at MSE 1/6 for hundreds of steps)",
+            "train longer, or with a larger learning rate"
+            + (" (clipping keeps a larger step safe)" if run.clip_mode != "none" else ""),
+            "the gradient reaches the dependency length (the evidence gives its ratio), yet "
+            "the loss has not left the baseline; a long dependency is often learned only "
+            "after a plateau there",
             in_use=False,
         )
     if name == "relu_identity":
@@ -483,16 +491,15 @@ def _history_lines(h: HistoryStats) -> list[str]:
         f"{h.nonfinite_steps} non-finite steps"
     ]
     notable = h.growth_total > 10 or h.growth_total < 0.1 or h.first_nonfinite is not None
-    if h.growth is not None and h.growth_steps >= 2 and notable:
-        before = "before it" if h.first_nonfinite is not None else "of the run"
+    if h.growth is not None and notable:
         lines.append(
             f"the pre-clip norm changed ×{h.growth:.3g} per step over the last "
-            f"{h.growth_steps} finite steps {before} ({h.growth_from:.3g} → {h.growth_to:.3g})"
+            f"{h.growth_steps} finite steps ({h.growth_from:.3g} → {h.growth_to:.3g})"
         )
     if h.first_nonfinite is not None:
         lines.append(
-            f"the loss or gradient became non-finite at step {h.first_nonfinite}: the run "
-            "blew up there"
+            f"the loss, gradient or update became non-finite at step {h.first_nonfinite}: the "
+            "run blew up there"
         )
     return lines
 

@@ -1,6 +1,6 @@
 """Losses over a sequence, L = Σ_t Σ_b m_tb L_tb / B, and their gradient with respect to o.
 
-Summed over the time steps the mask selects (the seed's L = Σ_t L_t), averaged over the batch.
+Summed over the time steps the mask selects (the article's L = Σ_t L_t), averaged over the batch.
     cross_entropy: L_tb = −log softmax(o_tb)[y_tb]     Y: class ids (T, B)
     mse:           L_tb = mean_k (o_tbk − y_tbk)²       Y: targets (T, B, K)
 """

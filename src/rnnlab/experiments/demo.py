@@ -46,6 +46,7 @@ FULL = (60, 3000, 64, 250)
 QUICK = (60, 300, 64, 30)
 
 # label, [model] overrides, [train] overrides, [diagnostics] overrides
+UNCLIPPED, CLIPPED = "tanh RNN, ρ(W) 2, no clipping", "tanh RNN, ρ(W) 2, clipped"
 MODELS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("tanh RNN", {"cell": "rnn", "nonlinearity": "tanh"}, {}, {}),
     # the article's case: an orthogonal W scaled by 0.8 has every singular value 0.8
@@ -56,13 +57,13 @@ MODELS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {},
     ),
     (
-        "tanh RNN, ρ(W) 2, no clipping",
+        UNCLIPPED,
         {"cell": "rnn", "nonlinearity": "tanh", "init": "orthogonal", "spectral_radius": 2.0},
         {"optimizer": "sgd", "lr": 0.02, "clip": {"mode": "none"}, "eval_every": 10},
         {"every": 10},
     ),
     (
-        "tanh RNN, ρ(W) 2, clipped",
+        CLIPPED,
         {"cell": "rnn", "nonlinearity": "tanh", "init": "orthogonal", "spectral_radius": 2.0},
         {"optimizer": "sgd", "lr": 0.02},
         {},
@@ -96,11 +97,12 @@ def demo_configs(quick: bool = False) -> list[tuple[str, RunConfig]]:
     return configs
 
 
-def report_intro(quick: bool = False) -> str:
-    """The report's opening text: the article, what was run, with which settings, and each
-    run's id."""
+def report_intro(rows: list[DemoRow], quick: bool = False) -> str:
+    """The report's opening text: the article, what was run, what the ρ(W) = 2 pair did
+    (read from the runs' rows) and each run's id."""
     configs = demo_configs(quick)
     first = configs[0][1]
+    by_label = {row.label: row for row in rows}
     lines = [
         "This report measures the argument of the article rnnlab started from, "
         "“RNN梯度消失与梯度爆炸的原因” (the causes of vanishing and exploding gradients in "
@@ -114,13 +116,32 @@ def report_intro(quick: bool = False) -> str:
         f"H = {first.model.hidden_size}, B = {first.train.batch_size}, "
         f"{first.train.steps} steps. Adam at 2e-3 with the global gradient norm clipped at 1, "
         "except the pair with ρ(W) = 2: plain SGD at 0.02, without and with clipping, "
-        "because Adam's normalised steps hide the explosion. Unclipped, the huge first "
-        "gradient throws every tanh unit into saturation, and the steps that follow grow "
-        "the gradient norm geometrically until the loss overflows; clipped at 1, no step "
-        "can do that.",
+        "because Adam's normalised steps hide the explosion. "
+        + _pair_text(by_label[UNCLIPPED], by_label[CLIPPED]),
         "Runs: " + "; ".join(f"{config.run_id} = {label}" for label, config in configs) + ".",
     ]
     return "\n\n".join(lines)
+
+
+def _pair_text(unclipped: DemoRow, clipped: DemoRow) -> str:
+    """What the ρ(W) = 2 pair did, as measured."""
+    if unclipped.diverged_at is None:
+        bare = f"Unclipped, it did not diverge (verdict {unclipped.verdict})"
+    else:
+        grew = (
+            f" after its pre-clip norm grew ×{unclipped.growth:.3g} per step"
+            if unclipped.growth is not None and unclipped.growth > 1
+            else ""
+        )
+        bare = f"Unclipped, it diverged at step {unclipped.diverged_at}{grew}"
+        if unclipped.saturation is not None:
+            bare += f", with {unclipped.saturation:.0%} of its tanh units saturated"
+    twin = (
+        f"diverged at step {clipped.diverged_at}"
+        if clipped.diverged_at is not None
+        else f"stayed finite to the end (verdict {clipped.verdict})"
+    )
+    return f"{bare}; clipped at 1, it {twin}."
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,8 @@ class DemoRow:
     decay: float | None  # ×factor per step of the lag profile
     horizon: int | None
     sigma_max: float | None  # σ_max(W) of the first layer (the stacked gates for LSTM/GRU)
+    growth: float | None  # the pre-clip norm's factor per step, over the last steps recorded
+    saturation: float | None  # of the top layer's tanh units, at the last diagnosis
 
 
 def run_demo(
@@ -171,6 +194,8 @@ def _row(label: str, config: RunConfig, store: Store) -> DemoRow:
         decay=last["flow"]["decay_factor"] if last else None,
         horizon=last["flow"]["horizon"] if last else None,
         sigma_max=w["sigma_max"] if w else None,
+        growth=((last["verdict"].get("history") or {}).get("growth")) if last else None,
+        saturation=last["activations"][-1].get("saturation") if last else None,
     )
 
 
@@ -195,7 +220,7 @@ def lag_ratios(model: SequenceModel, X: np.ndarray, Y: np.ndarray) -> dict[int, 
     return {lag: float(ratio[-1 - lag]) for lag in LAGS}
 
 
-def seed_story(hidden_size: int = 64, batch_size: int = 32, seed: int = 0) -> list[StoryRow]:
+def story_at_init(hidden_size: int = 64, batch_size: int = 32, seed: int = 0) -> list[StoryRow]:
     """The table at initialisation, on one adding batch of T = 101 (loss on the last step)."""
     task = AddingTask(T=max(LAGS) + 1, dtype="float64", seed=seed)
     X, Y, _ = task.batch(np.random.default_rng(seed), batch_size)

@@ -85,6 +85,13 @@ class RunData:
         return str(self.config.get("task", {}).get("name", "?"))
 
 
+def no_diagnoses(config: dict[str, Any]) -> str:
+    """Why a run has no diagnoses, as far as its config tells."""
+    if config.get("diagnostics", {}).get("every") == 0:
+        return "no diagnoses recorded (the run's config sets [diagnostics] every = 0)"
+    return "no diagnoses recorded for this run"
+
+
 def model_label(model: dict[str, Any]) -> str:
     """'tanh RNN', 'IRNN', 'LSTM', 'GRU', with ρ(W) when it was set at initialisation."""
     cell = model.get("cell", "rnn")

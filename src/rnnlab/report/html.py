@@ -1,7 +1,7 @@
 """Self-contained HTML: every image inline (a data: URI), the styles and the table sorter in
 the page; nothing is fetched, so a report reads offline and prints.
 
-    run_page(run) -> str            one run: verdict, the seed's argument, six figures
+    run_page(run) -> str            one run: verdict, the article's argument, six figures
     sweep_page(runs) -> str         summary table (sortable), phase diagram, decay against
                                     ρ, loss curves, then every run
     diagnosis_html(d) -> str        a fragment for Diagnosis._repr_html_
@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from rnnlab.diagnostics.diagnose import finite_g, per_step
 from rnnlab.report import cache, plots
-from rnnlab.report.data import Record, RunData, group_keys, group_label, num, w_block
+from rnnlab.report.data import (
+    Record,
+    RunData,
+    group_keys,
+    group_label,
+    no_diagnoses,
+    num,
+    w_block,
+)
 from rnnlab.report.story import points
 
 if TYPE_CHECKING:
@@ -36,7 +44,9 @@ STYLE = """
 .rnnlab-report h1 { font-size: 1.5em; } .rnnlab-report h2 { font-size: 1.25em;
   border-bottom: 1px solid #ccc; margin-top: 1.6em; } .rnnlab-report h3 { font-size: 1.05em; }
 .rnnlab-report .figures { display: grid; gap: 0.5em 1.2em;
-  grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); }
+  grid-template-columns: repeat(auto-fill, minmax(min(440px, 100%), 1fr)); }
+.rnnlab-report .scroll { overflow-x: auto; max-width: 100%; }
+.rnnlab-report li, .rnnlab-report dd, .rnnlab-report p { overflow-wrap: anywhere; }
 .rnnlab-report figure { margin: 0.8em 0; } .rnnlab-report figure img { max-width: 100%;
   height: auto; display: block; } .rnnlab-report figcaption { font-size: 0.85em; color: #555; }
 .rnnlab-report .verdict { padding: 0.5em 0.8em; border-left: 5px solid #888;
@@ -237,10 +247,9 @@ def run_section(run: RunData, fmt: str = "svg", level: int = 2) -> str:
     if run.diagnostics:
         parts.append(verdict_html(run.diagnostics[-1], run.diagnostics[0]))
     else:
-        parts.append(
-            "<p class='muted'>No diagnoses recorded for this run (its config sets "
-            "<code>[diagnostics] every = 0</code>): no verdict and no lag profiles.</p>"
-        )
+        why = no_diagnoses(run.config)
+        parts.append(f"<p class='muted'>{escape(why[0].upper() + why[1:])}: no verdict and no "
+                     "lag profiles.</p>")  # fmt: skip
     parts.append(story_html(run))
     figures = (_figure(make(), caption, fmt) for make, caption in run_figures(run).values())
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
@@ -305,9 +314,10 @@ def summary_table(runs: Sequence[RunData]) -> str:
         for row in summary_rows(runs)
     )
     return (
-        '<table class="sortable" id="summary"><thead><tr>'
-        f"{head}</tr></thead><tbody>{body}</tbody></table>"
-        "<p class='muted screen'>Click a column's header to sort by it.</p>"
+        '<div class="scroll"><table class="sortable" id="summary"><thead><tr>'
+        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        "<p class='muted screen'>Click a column's header to sort by it; the table scrolls "
+        "sideways on a narrow screen.</p>"
     )
 
 
@@ -358,14 +368,15 @@ def sweep_body(
     figures = (_figure(make(), caption, "svg") for make, caption in sweep_figures(runs).values())
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
     parts.append("<h2>Runs</h2>")
-    for run in runs:
+    for i, run in enumerate(runs):
 
         def render(run: RunData = run) -> str:
             return run_section(run, run_fmt, level=3)
 
         body = render() if store is None else cache.section(store, run, (run_fmt, 3), render)
+        opened = " open" if i == 0 else ""  # the first run reads without a click
         parts.append(
-            f"<details><summary>{escape(run.id)} — {escape(run.label)}, T = {run.T}, "
+            f"<details{opened}><summary>{escape(run.id)} — {escape(run.label)}, T = {run.T}, "
             f"seed {run.config.get('train', {}).get('seed')}: {escape(run.status)}</summary>"
             f"{body}</details>"
         )

@@ -33,6 +33,7 @@ from rnnlab.report.data import (
     gamma_sigma,
     group_keys,
     group_label,
+    no_diagnoses,
     num,
     top_profile,
     w_block,
@@ -58,7 +59,7 @@ def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Fi
     return fig, list(axes)
 
 
-NO_DIAGNOSES = "no diagnoses recorded (the run's config sets [diagnostics] every = 0)"
+NO_DIAGNOSES = no_diagnoses({})
 
 
 def _empty(message: str) -> Figure:

@@ -13,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.report.data import Record, RunData, array, gamma_sigma, num, top_profile, w_block
+from rnnlab.report.data import (
+    Record,
+    RunData,
+    array,
+    gamma_sigma,
+    no_diagnoses,
+    num,
+    top_profile,
+    w_block,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ def points(run: RunData) -> list[Point]:
     if run.diagnostics:
         measured = _measured(run, run.diagnostics[0], run.diagnostics[-1])
     else:
-        measured = ["no diagnoses recorded (the config sets [diagnostics] every = 0)"] * 4
+        measured = [no_diagnoses(run.config)] * 4
         measured.append(_remedies(run, None, None))
     return [Point(t, c, m) for (t, c), m in zip(claims, measured, strict=True)]
 
@@ -109,7 +118,7 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     if g0 is not None and far is not None:
         three = (
             f"Here: at initialisation γ·σ_max(W) = {_g(g0)}, so the bound at τ = {far} is "
-            f"{_g(g0)}^{far} ≈ {_g(g0**far)}; measured ‖∂L_T/∂h_(T−{far})‖/‖∂L_T/∂h_T‖ = "
+            f"{_g(g0)}^{far} ≈ {_power(g0, far)}; measured ‖∂L_T/∂h_(T−{far})‖/‖∂L_T/∂h_T‖ = "
             f"{_g(_ratio_at(first, far))} at step {first['step']}, "
             f"{_g(_ratio_at(last, far))} at step {last['step']}."
         )
@@ -134,6 +143,14 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
             f"γ·σ_max = {_g(g0)} → {_g(g1)} ({verdict})."
         )
     return [one, two, three, four, _remedies(run, first, last)]
+
+
+def _power(g: float, n: int) -> str:
+    """g^n in 3 significant digits, as a power of ten where a float cannot hold it."""
+    if g <= 0:
+        return _g(0.0)
+    exponent = n * math.log10(g)
+    return _g(g**n) if abs(exponent) < 300 else f"10^{exponent:.0f}"
 
 
 def _far_lag(record: Record) -> int | None:

@@ -16,11 +16,11 @@ from rnnlab.train.history import History
 
 
 class RecordDiagnostics:
-    """Diagnose the task's first validation sequences at step 0, every `cadence` steps and
-    at a divergence stop, and append the record to history.diagnostics. The verdict sees
-    every pre-clip norm recorded so far (a skipped step counts as non-finite) and the last
-    validation loss against the task's baseline, read back from the history, so a resumed
-    run records exactly what an uninterrupted one does."""
+    """Diagnose the task's first validation sequences at step 0, every `cadence` steps, at
+    the last step and at a divergence stop, and append the record to history.diagnostics.
+    The verdict sees every pre-clip norm recorded so far (a skipped step counts as
+    non-finite) and the last validation loss against the task's baseline, read back from
+    the history, so a resumed run records exactly what an uninterrupted one does."""
 
     def __init__(
         self,
@@ -45,10 +45,11 @@ class RecordDiagnostics:
             or RunInfo.from_model(model, clip_mode=clip.mode, clip_threshold=clip.threshold),
         )
         self.baseline = float(task.baseline)
+        self.steps = config.steps
 
     def __call__(self, step: int, model: SequenceModel, history: History) -> None:
-        stop = history.status == "diverged"
-        if step % self.probe.every != 0 and not stop:
+        due = step % self.probe.every == 0 or step == self.steps  # the end is always diagnosed
+        if not due and history.status != "diverged":
             return
         self.probe.grad_norms, learning = history_context(history, step, self.baseline)
         if history.diagnostics and history.diagnostics[-1]["step"] == step:

@@ -1,4 +1,4 @@
-"""Gradient clipping, the seed's "threshold", as a pure function that measures first.
+"""Gradient clipping, the article's "threshold", as a pure function that measures first.
 
 `clip(grads, mode, threshold)` returns the clipped gradients and the global L2 norm
 measured before clipping, so a clipped run still shows how large its gradients were.

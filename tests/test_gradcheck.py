@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab.engine.activations import DPHI
 from rnnlab.engine.gradcheck import check_gradients, numerical_grad, relative_error
+from rnnlab.tasks import get
 
 from conftest import CELLS, engine_loss, make_model, make_problem, preactivations
 
@@ -95,3 +97,22 @@ def test_numerical_grad_of_a_known_function():
     assert relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 2e-6])) == pytest.approx(
         1e-6, rel=1e-3
     )
+
+
+def test_numerical_grad_of_a_strided_view_sees_its_perturbations():
+    """A batch slice X[:, :4] is not contiguous: the perturbations must reach it (a flat
+    copy would give a zero gradient and a relative error of 1)."""
+    base = np.random.default_rng(0).standard_normal((5, 8, 2))
+    A = base[:, :4]
+    assert not A.flags.c_contiguous
+    g = numerical_grad(lambda: float(np.sum(np.sin(A) * A)), A)
+    np.testing.assert_allclose(g, np.cos(A) * A + np.sin(A), rtol=1e-10)
+    np.testing.assert_array_equal(A, base[:, :4])  # restored exactly
+
+
+def test_check_gradients_on_a_batch_slice():
+    task = get("adding", T=12, dtype="float64")
+    X, Y, mask = task.batch(np.random.default_rng(0), 8)
+    model = rnnlab.RNN(input_size=2, hidden_size=6, output_size=1, dtype="float64", seed=0)
+    errors = check_gradients(model, X[:, :3], Y[:, :3], loss="mse", mask=mask[:, :3])
+    assert max(errors.values()) <= TOL

@@ -22,17 +22,18 @@ _WEIGHTS = np.array([-1, 9, -45, 45, -9, 1]) / 60
 
 
 def numerical_grad(f: Callable[[], float], A: Array, eps: float = 3e-3) -> Array:
-    """∂f/∂A, perturbing A in place one entry at a time (A is restored exactly)."""
+    """∂f/∂A, perturbing A in place one entry at a time (A is restored exactly). A may be a
+    view that is not contiguous (a batch slice): entries are written through its own
+    indices, since A.reshape(-1) would then be a copy that f never sees."""
     grad = np.zeros(A.shape, dtype=np.float64)
-    flat, gflat = A.reshape(-1), grad.reshape(-1)  # views
-    for i in range(flat.size):
-        x = flat[i]
+    for i in np.ndindex(A.shape):
+        x = A[i]
         values = []
         for step in _STEPS:
-            flat[i] = x + step * eps
+            A[i] = x + step * eps
             values.append(f())
-        flat[i] = x
-        gflat[i] = _WEIGHTS @ np.array(values) / eps
+        A[i] = x
+        grad[i] = _WEIGHTS @ np.array(values) / eps
     return grad
 
 

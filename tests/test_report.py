@@ -20,16 +20,18 @@ from rnnlab.experiments.config import RunConfig, build, validate  # noqa: E402
 from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays  # noqa: E402
 from rnnlab.experiments.store import Store  # noqa: E402
 from rnnlab.experiments.sweep import canonical_json  # noqa: E402
+from rnnlab.maths import plain  # noqa: E402
 from rnnlab.report import Run, Sweep, plots  # noqa: E402
 from rnnlab.report.data import (  # noqa: E402
     RunData,
     gamma_sigma,
+    group_labels,
     load_run_folder,
     load_store,
     top_profile,
     unflatten,
 )
-from rnnlab.report.html import summary_rows  # noqa: E402
+from rnnlab.report.html import run_figures, run_titles, summary_rows, sweep_figures  # noqa: E402
 from rnnlab.report.story import points  # noqa: E402
 from rnnlab.train.history import History  # noqa: E402
 from rnnlab.train.loop import fit  # noqa: E402
@@ -215,11 +217,93 @@ def test_loss_grad_norm_marks_divergence_and_threshold(store_dir: Path) -> None:
     base = [ln for ln in fig.axes[0].get_lines() if "baseline" in str(ln.get_label())]
     assert base[0].get_ydata()[0] == pytest.approx(1 / 6)
     fig = plots.grad_norm(runs[0].steps, "norm", 1.0)
-    norm, threshold = fig.axes[0].get_lines()[:2]
-    np.testing.assert_array_equal(norm.get_ydata(), [s["grad_norm"] for s in runs[0].steps])
+    raw, smooth, threshold = fig.axes[0].get_lines()[:3]
+    norms = np.array([s["grad_norm"] for s in runs[0].steps])
+    np.testing.assert_array_equal(raw.get_ydata(), norms)
+    assert raw.get_alpha() < 0.5 and smooth.get_alpha() is None  # faint points, solid mean
+    span = plots.smoothing_span(norms.size)
+    np.testing.assert_allclose(smooth.get_ydata(), 10 ** plots.ema(np.log10(norms), span))
     assert list(threshold.get_ydata()) == [1.0, 1.0]
     fig = plots.grad_norm(bad.steps, "none", None, bad.diverged_at)
     assert any(f"step {bad.diverged_at}" in str(ln.get_label()) for ln in fig.axes[0].lines)
+
+
+def test_ema_is_debiased_and_skips_gaps() -> None:
+    np.testing.assert_allclose(plots.ema(np.full(5, 3.0), 10), 3.0)  # no pull towards 0
+    x = np.array([0.0, np.nan, 0.0, 10.0, 10.0])
+    out = plots.ema(x, 1)  # span 1: weight 1 on the newest, the value itself
+    assert np.isnan(out[1]) and list(out[[0, 2, 3, 4]]) == [0.0, 0.0, 10.0, 10.0]
+    slow = plots.ema(np.r_[np.zeros(20), np.ones(20)], 9)
+    assert 0 < slow[20] < slow[25] < slow[-1] < 1  # a step, followed with a lag
+
+
+def test_legends_sit_below_the_axes(store_dir: Path) -> None:
+    runs = load_store(store_dir)
+    figures = [plots.loss_curves(runs), plots.decay_vs_radius(runs)]
+    figures += [plots.grad_norm(runs[0].steps, "norm", 1.0)]
+    d = runs[0].diagnostics
+    figures += [plots.lag_profile(d), plots.lag_heatmap(d), plots.spectra(d)]
+    figures += [plots.activations(d)]
+    for fig in figures:
+        assert all(ax.get_legend() is None for ax in fig.axes)  # none on the data
+        (legend,) = fig.legends
+        fig.draw_without_rendering()  # laid out: the legend under the axes and its labels
+        box = legend.get_window_extent()
+        assert all(box.y1 <= ax.get_tightbbox().y0 + 1 for ax in fig.axes)
+        assert box.y0 >= 0 and box.x0 >= 0 and box.x1 <= fig.bbox.x1
+
+
+def test_sweep_curves_tell_every_varying_axis_apart(tmp_path: Path) -> None:
+    configs = [
+        config(model={"cell": cell}, task={"T": T}, train={"seed": seed, "steps": 10})
+        for cell in ("rnn", "lstm")
+        for T in (6, 8)
+        for seed in (0, 1)
+    ]
+    runs = [
+        RunData.from_history(c.run_id, c.model_dump(), train_into(c, tmp_path / c.run_id))
+        for c in configs
+    ]
+    fig = plots.loss_curves(runs, labels=group_labels(runs))
+    curves = fig.axes[0].get_lines()[: len(runs)]
+    seen = {(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in curves}
+    assert len(seen) == len(runs)  # colour: the cell, line style: T, marker: the seed
+    assert len({ln.get_linestyle() for ln in curves}) == 2
+    assert len({ln.get_marker() for ln in curves}) == 2
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"tanh RNN", "LSTM", "T = 6", "T = 8", "seed 0", "seed 1"} <= set(legend)
+    titles = run_titles(runs)
+    assert len(set(titles)) == len(runs) and "LSTM, T = 8, seed 1" in titles
+
+
+def test_group_labels_are_short_and_unique() -> None:
+    def run(i: int, **sections: dict[str, Any]) -> RunData:
+        return RunData(id=f"r{i}", config=config(**sections).model_dump(), status="done")
+
+    demo_like = [
+        run(0),
+        # the pair the demo compares: told apart by clipping; the cadences follow the pair
+        run(1, model=DIVERGING["model"], train=DIVERGING["train"] | {"eval_every": 5},
+            diagnostics={"every": 5}),
+        run(2, model=DIVERGING["model"], train={"optimizer": "sgd", "lr": 0.5}),
+        run(3, model={"cell": "lstm"}),
+        run(4, model={"hidden_size": 16}),  # a model field the cell's label does not show
+        run(5, model={"hidden_size": 16}, task={"T": 12}),  # only T differs: one group
+    ]  # fmt: skip
+    assert group_labels(demo_like) == [
+        "tanh RNN, H 8",
+        "relu RNN, ρ 3, clip none",
+        "relu RNN, ρ 3, clip norm 1",
+        "LSTM",
+        "tanh RNN, H 16",
+        "tanh RNN, H 16",
+    ]
+    titles = run_titles(demo_like)
+    assert len(set(titles)) == len(titles) and titles[5] == "tanh RNN, H 16, T = 12"
+    # values that print alike still make two labels
+    twins = [run(0, train={"lr": 0.1}), run(1, train={"lr": 0.1, "steps": 31})]
+    twins[1].config["train"]["lr"] = "0.1"
+    assert len(set(group_labels(twins))) == 2
 
 
 def test_spectra_and_activations(store_dir: Path) -> None:
@@ -228,7 +312,7 @@ def test_spectra_and_activations(store_dir: Path) -> None:
     labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
     assert "σ_max W" in labels and "ρ W_f" in labels  # stacked W: σ only; gate blocks: both
     fig = plots.activations(lstm.diagnostics)
-    assert len(fig.axes) == 2  # the forget gate's histogram beside the curves
+    assert len(fig.axes) == 2  # the forget gate's histogram below the curves
     gate = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "mean f gate")
     assert list(gate.get_ydata()) == [r["activations"][0]["gate_mean"] for r in lstm.diagnostics]
 
@@ -244,6 +328,10 @@ def test_phase_diagram_and_decay_vs_radius(store_dir: Path) -> None:
     assert len(measured.get_xdata()) == 2
     order = np.argsort(measured.get_xdata())
     assert np.all(np.asarray(measured.get_ydata())[order] <= bound.get_ydata())
+    # each a model of its own: markers, no line from one to the next; a segment per run
+    assert bound.get_linestyle() == "None" and measured.get_linestyle() == "None"
+    (pairs,) = fig.axes[0].collections
+    assert len(pairs.get_segments()) == 2
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -257,8 +345,12 @@ def test_run_page_is_self_contained_with_verdict_and_story(run_html: str, run_di
     assert f'Verdict: <span class="label">{last["verdict"]["label"]}' in run_html
     for remedy in last["verdict"]["remedies"]:
         assert remedy["reason"].split("(")[0][:30] in run_html.replace("&#x27;", "'")
-    for text in ("tanh′ ≤ 1", "0.8^50 ≈ 1.43e−5", "Why W matters", "The three remedies"):
+    for text in ("Why W matters", "The three remedies", "The product of Jacobians"):
         assert text in run_html
+    # the argument's formulas are typeset: Π with its limits, 0.8^50 as a superscript
+    assert run_html.count("<math") >= 12 and "<msubsup><mo>&#x0220F;</mo>" in run_html
+    assert "<msup><mn>0.8</mn><mrow><mn>50</mn></mrow></msup>" in run_html
+    assert "$" not in run_html.split("<script>")[0]  # no formula left as source text
     decay = last["flow"]["decay_factor"]
     assert f"×{decay:.3g} per step back" in run_html  # the run's own number beside the words
 
@@ -284,6 +376,13 @@ def test_sweep_page_has_table_and_sweep_figures(sweep_html: str, store_dir: Path
     rows = {row[0]: row for row in summary_rows(runs)}
     bad = next(r for r in runs if r.status == "diverged")
     assert rows[bad.id][6] == "diverged" and rows[bad.id][9] is False
+    # a setting every run shares is said once, not a column: the task, seed and baseline
+    head = re.findall(r"<th>([^<]*)</th>", sweep_html.split('id="summary"')[1])
+    assert not {"task", "seed", "baseline"} & set(head) and {"T", "clip", "loss"} <= set(head)
+    assert "<p>Every run: task adding, seed 0, baseline 0.1667.</p>" in sweep_html
+    # each figure says how to read it
+    for name, (_, caption) in {**sweep_figures(runs), **run_figures(runs[0])}.items():
+        assert 100 < len(plain(caption)) < 420 and caption.count(". ") <= 2, name
 
 
 def test_notebook_reprs(run_obj: Run, sweep_obj: Sweep) -> None:
@@ -372,6 +471,7 @@ def test_a_second_store_report_reuses_each_ended_runs_section(
     cached = sorted((store / ".report-cache").glob("*.html"))
     runs = load_store(store)
     assert len(cached) == len(runs)  # every run here has ended
+
     def runs_part(page: str) -> str:  # the sweep's own SVG figures carry random ids
         return page.split("<h2>Runs</h2>")[1]
 

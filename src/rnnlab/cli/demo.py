@@ -95,8 +95,9 @@ def _summary_table(rows: list[DemoRow], quick: bool) -> Table:
         caption="MSE on the validation set; the memoryless baseline is 1/6 ≈ 0.167. "
         "σ_max is the first layer's recurrent W (all gate blocks for LSTM and GRU).",
     )
-    for name in ("model", "MSE", "solved", "verdict", "decay", "horizon", "σ_max"):
-        table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)
+    table.add_column("model", ratio=1)  # on a narrow terminal the label wraps, numbers stay whole
+    for name in ("MSE", "solved", "verdict", "decay", "horizon", "σ_max"):
+        table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
         mse = f"diverged@{r.diverged_at}" if r.status == "diverged" else f"{r.mse:.4f}"
         table.add_row(

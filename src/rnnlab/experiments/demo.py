@@ -106,12 +106,13 @@ def report_intro(rows: list[DemoRow], quick: bool = False) -> str:
     lines = [
         "This report measures the argument of the article rnnlab started from, "
         "“RNN梯度消失与梯度爆炸的原因” (the causes of vanishing and exploding gradients in "
-        "RNNs): the gradient that reaches step k from step T is a product of T − k Jacobians "
-        "diag(φ′(a_j))·W. With tanh (φ′ ≤ 1) and σ_max(W) = 0.8 it shrinks at least like "
-        "0.8^(T−k), so fifty steps back it is at most 0.8^50 ≈ 1.43e−5 of the local one: it "
-        "vanishes. With a large W it can grow: it explodes. The remedies are ReLU "
-        "activations (here the IRNN: ReLU with W = I), clipping the gradient at a threshold, "
-        "and the LSTM (and the GRU).",
+        r"RNNs): the gradient that reaches step $k$ from step $T$ is a product of $T-k$ "
+        r"Jacobians $\operatorname{diag}(\phi'(a_j))\,W$. With tanh ($\phi' \le 1$) and "
+        r"$\sigma_{\max}(W) = 0.8$ it shrinks at least like $0.8^{T-k}$, so fifty steps back "
+        r"it is at most $0.8^{50} \approx 1.43 \times 10^{-5}$ of the local one: it vanishes. "
+        r"With a large $W$ it can grow: it explodes. The remedies are ReLU activations (here "
+        r"the IRNN: ReLU with $W = I$), clipping the gradient at a threshold, and the LSTM "
+        "(and the GRU).",
         f"Seven models on the adding problem at T = {first.task_params['T']}: "
         f"H = {first.model.hidden_size}, B = {first.train.batch_size}, "
         f"{first.train.steps} steps. Adam at 2e-3 with the global gradient norm clipped at 1, "

@@ -282,19 +282,72 @@ def varying(runs: Sequence[RunData]) -> dict[str, list[Any]]:
     return out
 
 
-def group_label(run: RunData, keys: Sequence[str]) -> str:
-    """The run's model label plus the values of `keys` (varying fields other than the model,
-    the length and the seed), e.g. 'tanh RNN, clip none'."""
-    flat = flatten(run.config)
-    parts = [run.label]
-    for key in keys:
-        if key in flat:
-            value = str(flat[key])
-        else:  # a table such as train.clip: its leaves' values, e.g. "norm 1.0"
-            leaves = [v for k, v in flat.items() if k.startswith(key + ".") and v is not None]
-            value = " ".join(str(v) for v in leaves)
-        parts.append(f"{key.split('.')[-1]} {value}")
-    return ", ".join(parts)
+# field names as the report writes them (the notation's letters where it has one)
+SHORT_NAMES = {"hidden_size": "H", "batch_size": "B", "num_layers": "layers"}
+
+
+def group_labels(runs: Sequence[RunData]) -> list[str]:
+    """A short label per run that tells groups of runs apart (runs that differ only in T or
+    the seed share one): the model label, then only the fields needed to tell runs of the
+    same model apart, e.g. 'tanh RNN, ρ 2, clip none'. A field the others already tell
+    apart (diagnostics.every set with train.eval_every) is left out: cadences are dropped
+    first, the fields a learner compares (the model's, clipping, optimiser, lr) last. Two
+    groups whose values print alike get their first run's id."""
+    model_keys = [k for k in varying(runs) if k.startswith("model.")]
+    keys = group_keys(runs) + list(dict.fromkeys(".".join(k.split(".")[:2]) for k in model_keys))
+    flats = [flatten(r.config) for r in runs]
+    values = [{k: _field_value(flat, k) for k in keys} for flat in flats]
+
+    def rank(key: str) -> tuple[int, str]:  # dropped first: what only says how it was watched
+        if key.startswith("diagnostics.") or key.endswith("every") or key == "task.val_size":
+            return 0, key
+        learner = key.startswith("model.") or key in ("train.clip", "train.optimizer", "train.lr")
+        return (2 if learner else 1), key
+
+    kept: dict[str, list[str]] = {}  # model label -> the fields its runs need
+    for label in dict.fromkeys(r.label for r in runs):
+        mine = [v for r, v in zip(runs, values, strict=True) if r.label == label]
+        need = sorted((k for k in keys if len({v[k] for v in mine}) > 1), key=rank)
+
+        def groups(fields: list[str], mine: list[dict[str, str]] = mine) -> int:
+            return len({tuple(v[k] for k in fields) for v in mine})
+
+        target = groups(need)
+        for key in list(need):  # drop each field the others already tell apart
+            if groups([k for k in need if k != key]) == target:
+                need.remove(key)
+        kept[label] = sorted(need, key=lambda k: keys.index(k))
+    labels = [
+        ", ".join([r.label, *(f"{_short(k)} {v[k]}" for k in kept[r.label])])
+        for r, v in zip(runs, values, strict=True)
+    ]
+    # a label two groups share (values that print alike): add the group's first run id
+    skip = ("task.T", "train.seed", "task.seed")
+    groups_of: dict[str, dict[str, str]] = {}  # label -> group -> its first run's id
+    ids = []
+    for run, label, flat in zip(runs, labels, flats, strict=True):
+        group = json.dumps({k: v for k, v in flat.items() if k not in skip}, sort_keys=True)
+        groups_of.setdefault(label, {}).setdefault(group, run.id)
+        ids.append(groups_of[label][group])
+    return [
+        f"{label} ({run_id})" if len(groups_of[label]) > 1 else label
+        for label, run_id in zip(labels, ids, strict=True)
+    ]
+
+
+def _short(key: str) -> str:
+    name = key.split(".")[-1]
+    return SHORT_NAMES.get(name, name)
+
+
+def _field_value(flat: dict[str, Any], key: str) -> str:
+    """A field's value as printed; a table such as train.clip: its leaves' values, e.g.
+    'norm 1'."""
+    if key in flat:
+        leaves = [flat[key]]
+    else:
+        leaves = [v for k, v in flat.items() if k.startswith(key + ".") and v is not None]
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in leaves)
 
 
 def group_keys(runs: Sequence[RunData]) -> list[str]:

@@ -13,22 +13,26 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rnnlab import maths
 from rnnlab.diagnostics.diagnose import finite_g, per_step
 from rnnlab.report import cache, plots
 from rnnlab.report.data import (
     Record,
     RunData,
-    group_keys,
-    group_label,
+    gamma_sigma,
+    group_labels,
     no_diagnoses,
     num,
     w_block,
 )
+from rnnlab.report.slider import SCRIPT as SLIDER
+from rnnlab.report.slider import slider_html
 from rnnlab.report.story import points
 
 if TYPE_CHECKING:
@@ -62,6 +66,7 @@ STYLE = """
 .rnnlab-report td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .rnnlab-report table.sortable th { cursor: pointer; background: #eee; }
 .rnnlab-report .muted { color: #777; } .rnnlab-report code { font-size: 0.95em; }
+.rnnlab-report math { font-size: 1.1em; } .rnnlab-report dt math { font-weight: bold; }
 @media print { .rnnlab-report { max-width: none; } .rnnlab-report figure,
   .rnnlab-report .verdict { break-inside: avoid; } .rnnlab-report .screen { display: none; } }
 """
@@ -106,8 +111,8 @@ def figure_uri(fig: Figure, fmt: str = "svg", dpi: int = 80) -> str:
 
 def _figure(fig: Figure, caption: str, fmt: str) -> str:
     return (
-        f'<figure><img src="{figure_uri(fig, fmt)}" alt="{escape(caption)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
+        f'<figure><img src="{figure_uri(fig, fmt)}" alt="{escape(maths.plain(caption))}">'
+        f"<figcaption>{maths.html(caption)}</figcaption></figure>"
     )
 
 
@@ -115,57 +120,129 @@ def _figure(fig: Figure, caption: str, fmt: str) -> str:
 
 
 def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
-    """name -> (a function making the figure, its caption), in report order."""
+    """name -> (a function making the figure, its caption), in report order. Each caption
+    says how to read its figure: the axes, the lines, what to look for, for this run."""
     clip = run.config.get("train", {}).get("clip", {})
     d = run.diagnostics
+    elman = bool(d) and gamma_sigma(d[0]) is not None
+    dep = d[-1]["flow"].get("dependency_length") if d else None
+    needs = f" The dotted line is the lag the task needs ({dep} steps)." if dep is not None else ""
+    bound = (
+        " Dashed, in a curve's colour: the bound "
+        r"$(\gamma\,\sigma_{\max}(W))^{\tau}$, which that curve never crosses."
+        if elman
+        else " Gated cells have no such bound: their gates set how much passes."
+    )
+    mode, threshold = clip.get("mode", "none"), clip.get("threshold")
+    if mode == "norm":
+        threshold_text = (
+            f"dashed: the threshold {threshold:g}, above which a step's gradient is scaled "
+            "down to it"
+        )
+    elif mode == "value":
+        threshold_text = f"each element was clipped at ±{threshold:g} (no threshold for the norm)"
+    else:
+        threshold_text = "no clipping in this run"
+    span = plots.smoothing_span(len(run.steps))
+    first = d[0].get("activations", []) if d else []
+    gate = next((a["gate"] for a in first if a.get("gate")), None)
+    phi = str(first[-1].get("nonlinearity")) if first else ""
+    stops = {
+        "relu": "dead ReLUs (never active on the probe) and inactive activations (φ′ = 0) "
+        "pass no gradient back",
+        "identity": "nothing here: φ′ = 1 everywhere, so W alone sets it",
+    }.get(phi, "saturated units (φ′ under 5 % of its maximum γ) pass almost no gradient back")
+    gated = (
+        f" Below: how the {gate} gate's values spread at the first and last diagnosis; a "
+        "carry gate near 1 keeps the state and the gradient."
+        if gate
+        else ""
+    )
     return {
         "lag_profile": (
             lambda: plots.lag_profile(d),
-            "Gradient against lag at initialisation and after training; dashed: the bound "
-            "(γ·σ_max(W))^τ (Elman RNN only).",
+            "How much of the last step's gradient reaches τ steps back, "
+            r"$\|\partial L_T/\partial h_{T-\tau}\| / \|\partial L_T/\partial h_T\|$"
+            " on a log scale, at initialisation and after training: a falling line "
+            "vanishes (a straight one by a constant factor per step), a rising one explodes."
+            + bound
+            + needs,
         ),
         "lag_heatmap": (
             lambda: plots.lag_heatmap(d),
-            "Training step × lag: log10 of the gradient ratio; white: the gradient horizon.",
+            "One row per diagnosis during training (the step, upwards) and one column per lag "
+            "τ; the colour is log10 of the same ratio, yellow where the gradient arrives, dark "
+            "where it has vanished. The white line is the gradient horizon, the last lag with "
+            "a ratio ≥ 1e−3: moving right, the run learns to reach further back.",
         ),
         "loss": (
             lambda: plots.loss_curves([run]),
-            "Validation loss; dashed: the memoryless baseline; ×: where the run diverged.",
+            "Validation loss over training; dashed: the memoryless baseline, the loss of a "
+            "model that does not remember the inputs it needs. A curve that stays on it has "
+            "learnt nothing across the lag"
+            + ("; ×: where the run diverged." if run.status == "diverged" else "."),
         ),
         "grad_norm": (
-            lambda: plots.grad_norm(
-                run.steps, clip.get("mode", "none"), clip.get("threshold"), run.diverged_at
-            ),
-            "Global gradient norm before clipping, every step, with the threshold.",
+            lambda: plots.grad_norm(run.steps, mode, threshold, run.diverged_at),
+            r"The global gradient norm $\|\partial L/\partial \theta\|$ before clipping, "
+            "log scale: faint, every step; "
+            f"solid, its moving average over ~{span:.0f} steps; {threshold_text}. A steady "
+            "climb of the average means exploding; single spikes are single batches"
+            + ("; red: where it became non-finite." if run.diverged_at is not None else "."),
         ),
         "spectra": (
             lambda: plots.spectra(d),
-            "σ_max (solid) and spectral radius ρ (dashed) of the recurrent weights.",
+            "The recurrent weights over training: largest singular value σ_max (solid) and "
+            "spectral radius ρ (dashed) of each block."
+            + (
+                " Dotted: 1/γ; with σ_max(W) below it the gradient must vanish, only above it "
+                "can it explode."
+                if elman
+                else " For gated cells W stacks the gate blocks; each gate's block is drawn too."
+            ),
         ),
         "activations": (
             lambda: plots.activations(d),
-            "Saturation, dead ReLUs and the carry gate over training.",
+            f"What makes each Jacobian diag(φ′(a))·W small, over training: {stops}; a mean "
+            "φ′ near γ passes it." + gated,
         ),
     }
 
 
 def sweep_figures(runs: Sequence[RunData]) -> dict[str, tuple[FigureMaker, str]]:
-    keys = group_keys(runs)
-    labels = [group_label(r, keys) for r in runs]
+    labels = group_labels(runs)
+    varies = [
+        f"{how}: {axis}"
+        for how, axis, values in (
+            ("line style", "T", {r.T for r in runs}),
+            ("marker", "seed", {r.config.get("train", {}).get("seed") for r in runs}),
+        )
+        if len(values) > 1
+    ]
+    told = f" ({'; '.join(varies)})" if varies else ""
     return {
         "phase_diagram": (
             lambda: plots.phase_diagram(runs),
-            "Solved fraction over sequence length T and model (solved seeds / seeds; a "
-            "diverged run counts as not solved).",
+            "Solved fraction for each model (row) at each sequence length T (column): solved "
+            "seeds / seeds, green when all solved the task, red when none did (a diverged run "
+            "counts as not solved). Read a row left to right to see how far back a model's "
+            "memory reaches.",
         ),
         "decay_vs_radius": (
             lambda: plots.decay_vs_radius(runs),
-            "Measured decay per step of the lag profile at initialisation against ρ(W), Elman "
-            "RNNs; triangles: the bound γ·σ_max(W), which the measurement never exceeds.",
+            "Each Elman RNN at initialisation: the gradient's measured decay per step back "
+            "(dot, fitted to its lag profile) against the spectral radius ρ(W), joined to its "
+            "own bound γ·σ_max(W) (triangle). Below 1 the gradient vanishes, above it grows; "
+            "a dot never rises above its triangle, and the dotted diagonal shows how well ρ "
+            "alone predicts the decay.",
         ),
         "loss": (
             lambda: plots.loss_curves(runs, labels=labels),
-            "Validation loss of every run; dashed: the memoryless baseline; ×: diverged.",
+            f"Validation loss of every run, one colour per model{told}; dashed: the memoryless "
+            "baseline"
+            + ("; ×: where a run diverged" if any(r.status == "diverged" for r in runs) else "")
+            + ". Curves that fall well below the baseline learnt to remember; curves that stay "
+            "on it did not.",
         ),
     }
 
@@ -200,9 +277,11 @@ def verdict_html(record: Record, first: Record | None = None) -> str:
 
 
 def story_html(run: RunData) -> str:
+    """The argument: each point's claim typeset (its $formulas$ as MathML), then this run's
+    numbers."""
     items = "".join(
-        f"<dt>{escape(p.title)}</dt><dd>{escape(p.claim)}<br>"
-        f"<span class='measured'>{escape(p.measured)}</span></dd>"
+        f"<dt>{maths.html(p.title)}</dt><dd>{maths.html(p.claim)}<br>"
+        f"<span class='measured'>{maths.html(p.measured)}</span></dd>"
         for p in points(run)
     )
     return f"<h3>The argument, with this run's numbers</h3><dl class='story'>{items}</dl>"
@@ -239,10 +318,12 @@ def _describe(run: RunData) -> str:
     )
 
 
-def run_section(run: RunData, fmt: str = "svg", level: int = 2) -> str:
-    """One run's part of a report: description, verdict, the argument, the figures."""
+def run_section(run: RunData, fmt: str = "svg", level: int = 2, title: str | None = None) -> str:
+    """One run's part of a report: description, verdict, the argument, the figures. `title`
+    names the run (its label by default; in a sweep, one that tells it from the others)."""
     h = f"h{level}"
-    parts = [f'<{h} id="run-{escape(run.id)}">Run {escape(run.id)}: {escape(run.label)}</{h}>']
+    name = escape(title or run.label)
+    parts = [f'<{h} id="run-{escape(run.id)}">Run {escape(run.id)}: {name}</{h}>']
     parts.append(_describe(run))
     if run.diagnostics:
         parts.append(verdict_html(run.diagnostics[-1], run.diagnostics[0]))
@@ -253,6 +334,10 @@ def run_section(run: RunData, fmt: str = "svg", level: int = 2) -> str:
     parts.append(story_html(run))
     figures = (_figure(make(), caption, fmt) for make, caption in run_figures(run).values())
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
+    if run.diagnostics:  # the bound against this run's own profile, for an Elman RNN
+        slider = slider_html(run.diagnostics[0], run.id)
+        if slider:
+            parts.append(f"<h3>Move γ·σ_max(W): the bound and this run</h3>{slider}")
     return "\n".join(parts)
 
 
@@ -265,15 +350,14 @@ COLUMNS = (
 def summary_rows(runs: Sequence[RunData]) -> list[list[Any]]:
     """One row per run, COLUMNS in order (numbers stay numbers; None where unknown)."""
     rows = []
-    keys = group_keys(runs)
-    for run in runs:
+    for run, label in zip(runs, group_labels(runs), strict=True):
         last = run.diagnostics[-1] if run.diagnostics else {}
         clip = run.config.get("train", {}).get("clip", {})
         flow = last.get("flow", {})
         rows.append(
             [
                 run.id,
-                group_label(run, keys),
+                label,
                 run.task,
                 run.T,
                 run.config.get("train", {}).get("seed"),
@@ -304,21 +388,42 @@ def _cell(value: Any) -> str:
     return f"<td>{escape(str(value))}</td>"
 
 
+# columns that describe the setting: one all runs share is said once, above the table
+SHARED = ("task", "T", "seed", "clip", "baseline")
+
+
 def summary_table(runs: Sequence[RunData]) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
+    rows = summary_rows(runs)
+    shared = [
+        i
+        for i, c in enumerate(COLUMNS)
+        if c in SHARED and len(rows) > 1 and len({repr(r[i]) for r in rows}) == 1
+    ]
+    shown = [i for i in range(len(COLUMNS)) if i not in shared]
+    said = ", ".join(
+        f"{COLUMNS[i]}{' =' if COLUMNS[i] == 'T' else ''} {_text(rows[0][i])}"
+        for i in shared
+        if rows[0][i] is not None
+    )
+    head = "".join(f"<th>{escape(COLUMNS[i])}</th>" for i in shown)
     body = "".join(
         "<tr>"
         + f'<td><a href="#run-{escape(row[0])}">{escape(row[0])}</a></td>'
-        + "".join(_cell(v) for v in row[1:])
+        + "".join(_cell(row[i]) for i in shown[1:])
         + "</tr>"
-        for row in summary_rows(runs)
+        for row in rows
     )
     return (
-        '<div class="scroll"><table class="sortable" id="summary"><thead><tr>'
+        (f"<p>Every run: {escape(said)}.</p>" if said else "")
+        + '<div class="scroll"><table class="sortable" id="summary"><thead><tr>'
         f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
         "<p class='muted screen'>Click a column's header to sort by it; the table scrolls "
         "sideways on a narrow screen.</p>"
     )
+
+
+def _text(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -332,13 +437,13 @@ def page(title: str, body: str) -> str:
         "<link rel='icon' href='data:,'>"
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><div class='rnnlab-report'><h1>{escape(title)}</h1>\n{body}\n</div>"
-        f"<script>{SORTER}</script></body></html>\n"
+        f"<script>{SORTER}{SLIDER}</script></body></html>\n"
     )
 
 
 def fragment(body: str, sortable: bool = False) -> str:
     """For a notebook: the styles (scoped to .rnnlab-report) and the body."""
-    script = f"<script>{SORTER}</script>" if sortable else ""
+    script = f"<script>{SORTER if sortable else ''}{SLIDER}</script>"
     return f"<div class='rnnlab-report'><style>{STYLE}</style>{body}</div>{script}"
 
 
@@ -356,31 +461,45 @@ def sweep_body(
     intro: str = "",
     store: Path | None = None,
 ) -> str:
-    """Intro (plain text), summary, sweep figures, then each run (figures as PNG: many
-    runs, many figures). With `store`, each ended run's section is kept there and reused
-    (report.cache)."""
+    """Intro (text, its $formulas$ typeset), summary, sweep figures, then each run
+    (figures as PNG: many runs, many figures). With `store`, each ended run's section is
+    kept there and reused (report.cache)."""
     statuses = ", ".join(
         f"{sum(r.status == s for r in runs)} {s}" for s in dict.fromkeys(r.status for r in runs)
     )
-    parts = [f"<p>{escape(p.strip())}</p>" for p in intro.split("\n\n") if p.strip()]
+    parts = [f"<p>{maths.html(p.strip())}</p>" for p in intro.split("\n\n") if p.strip()]
     parts += [f"<p>{len(runs)} runs: {escape(statuses)}.</p>", "<h2>Summary</h2>"]
     parts.append(summary_table(runs))
     figures = (_figure(make(), caption, "svg") for make, caption in sweep_figures(runs).values())
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
     parts.append("<h2>Runs</h2>")
-    for i, run in enumerate(runs):
+    for i, (run, title) in enumerate(zip(runs, run_titles(runs), strict=True)):
 
-        def render(run: RunData = run) -> str:
-            return run_section(run, run_fmt, level=3)
+        def render(run: RunData = run, title: str = title) -> str:
+            return run_section(run, run_fmt, level=3, title=title)
 
-        body = render() if store is None else cache.section(store, run, (run_fmt, 3), render)
+        parts_key = (run_fmt, 3, title)  # the title depends on the other runs
+        body = render() if store is None else cache.section(store, run, parts_key, render)
         opened = " open" if i == 0 else ""  # the first run reads without a click
         parts.append(
-            f"<details{opened}><summary>{escape(run.id)} — {escape(run.label)}, T = {run.T}, "
-            f"seed {run.config.get('train', {}).get('seed')}: {escape(run.status)}</summary>"
-            f"{body}</details>"
+            f"<details{opened}><summary>{escape(run.id)} — {escape(title)}: "
+            f"{escape(run.status)}</summary>{body}</details>"
         )
     return "\n".join(parts)
+
+
+def run_titles(runs: Sequence[RunData]) -> list[str]:
+    """Each run's group label, with T and the seed where they vary; a title two runs would
+    still share (they differ in a task's own seed) gets the run id."""
+    Ts = {r.T for r in runs}
+    seeds = {r.config.get("train", {}).get("seed") for r in runs}
+    titles = []
+    for run, label in zip(runs, group_labels(runs), strict=True):
+        title = label + (f", T = {run.T}" if len(Ts) > 1 else "")
+        seed = run.config.get("train", {}).get("seed")
+        titles.append(title + (f", seed {seed}" if len(seeds) > 1 else ""))
+    count = Counter(titles)
+    return [t if count[t] == 1 else f"{t} ({r.id})" for t, r in zip(titles, runs, strict=True)]
 
 
 def sweep_page(runs: Sequence[RunData], title: str = "rnnlab report — sweep") -> str:

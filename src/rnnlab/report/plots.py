@@ -4,7 +4,8 @@
                                 after training, with the bound (γ·σ_max)^τ dashed
     lag_heatmap(records)        training step × lag, log10 of that ratio, and the horizon
     loss_curves(runs)           validation loss, the memoryless baseline, divergence marked
-    grad_norm(steps, ...)       the global gradient norm before clipping, and the threshold
+    grad_norm(steps, ...)       the global gradient norm before clipping (faint) and its
+                                moving average, and the threshold
     spectra(records)            σ_max and the spectral radius of each recurrent block
     activations(records)        saturation, dead ReLUs, forget/update gates
     phase_diagram(runs)         solved fraction over T × model, seeds aggregated
@@ -14,6 +15,7 @@
 per-step dicts, `runs` RunData. Figures are built with matplotlib.figure.Figure, never
 pyplot: no global state is touched (a notebook's backend stays as it is), and saving uses
 the Agg canvas. matplotlib is imported inside the functions (rnnlab needs numpy only).
+Legends sit below the axes, never on the data.
 """
 
 from __future__ import annotations
@@ -31,8 +33,7 @@ from rnnlab.report.data import (
     RunData,
     array,
     gamma_sigma,
-    group_keys,
-    group_label,
+    group_labels,
     no_diagnoses,
     num,
     top_profile,
@@ -44,10 +45,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 INIT, TRAINED, BOUND, BASE, BAD = "#1f77b4", "#d62728", "#555555", "#2ca02c", "#d62728"
+DIVERGED = "black"  # the × where a run diverged: no curve's colour
 RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\|\ /\ \|\partial L_T/\partial h_T\|$"
 
 
-def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+def _figure(width: float = 6.4, height: float = 3.6, nrows: int = 1) -> tuple[Figure, list[Axes]]:
     try:
         from matplotlib.figure import Figure
     except ImportError:  # an optional dependency: say how to get it, in one line
@@ -55,7 +57,7 @@ def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Fi
             "report: matplotlib is not installed; expected `pip install 'rnnlab[report]'`"
         ) from None
     fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    axes = fig.subplots(nrows, 1, squeeze=False)[:, 0]  # stacked: each keeps the page's width
     return fig, list(axes)
 
 
@@ -67,6 +69,46 @@ def _empty(message: str) -> Figure:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
     return fig
+
+
+def _legend(fig: Figure, handles: Sequence[Any] | None = None, ncols: int | None = None) -> None:
+    """One legend below the axes (constrained layout makes room for it), of `handles` or of
+    every axes' labelled artists; the figure grows by its rows, so the axes keep their
+    height."""
+    if handles is None:
+        handles = [h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]]
+    by_label: dict[str, Any] = {}
+    for handle in handles:  # one entry per label: the first artist that has it
+        by_label.setdefault(str(handle.get_label()), handle)
+    if not by_label:
+        return
+    labels = list(by_label)
+    if ncols is None:
+        ncols = 1 if len(labels) == 1 or max(map(len, labels)) > 40 else 2
+    rows = math.ceil(len(labels) / ncols)
+    fig.set_figheight(fig.get_figheight() + 0.2 * rows + 0.15)
+    fig.legend(list(by_label.values()), labels, loc="outside lower center", ncols=ncols,
+               fontsize="small", frameon=False)  # fmt: skip
+
+
+def smoothing_span(n: int) -> float:
+    """How many steps a moving average of n points spans: enough to show the trend through
+    step-to-step noise, short enough to keep a blow-up's start."""
+    return float(min(100, max(5, round(n / 50))))
+
+
+def ema(values: np.ndarray, span: float) -> np.ndarray:
+    """Exponential moving average over the finite values, debiased at the start (as
+    TensorBoard smooths): weight 2/(span+1) on the newest; nan where a value is not."""
+    alpha = 2 / (span + 1)
+    out = np.full(values.shape, np.nan)
+    mean, weight = 0.0, 0.0
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            mean = (1 - alpha) * mean + alpha * v
+            weight = (1 - alpha) * weight + alpha
+            out[i] = mean / weight
+    return out
 
 
 def lag_profile(
@@ -114,7 +156,7 @@ def lag_profile(
     ax.set_xlabel("lag τ (steps back from T)")
     ax.set_ylabel(RATIO)
     ax.set_title(title or "gradient against lag (top layer)")
-    ax.legend(fontsize="small")
+    _legend(fig)
     return fig
 
 
@@ -138,13 +180,17 @@ def lag_heatmap(records: Sequence[Record]) -> Figure:
         np.arange(width + 1) - 0.5, edges, Z, cmap="viridis", vmin=vmin, vmax=vmax, shading="flat"
     )
     horizon = [num(r["flow"].get("horizon")) for r in records]
-    ax.plot(horizon, steps, "w.-", lw=1, ms=3, label="gradient horizon (ratio ≥ 1e−3)")
+    from matplotlib import patheffects
+
+    outline = [patheffects.withStroke(linewidth=2.5, foreground="black")]  # read on white too
+    ax.plot(horizon, steps, "w.-", lw=1, ms=3, path_effects=outline,
+            label="gradient horizon (last lag with ratio ≥ 1e−3)")  # fmt: skip
     extend = "min" if finite.size and finite.min() < vmin else "neither"
     fig.colorbar(mesh, ax=ax, label="log10 ratio", extend=extend)
     ax.set_xlabel("lag τ")
     ax.set_ylabel("training step")
     ax.set_title("log10 " + RATIO)
-    ax.legend(fontsize="small", loc="upper right")
+    _legend(fig)
     return fig
 
 
@@ -156,15 +202,26 @@ def _edges(steps: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * steps[0] - mid[0]], mid, [2 * steps[-1] - mid[-1]]])
 
 
+STYLES = ("-", ":", "-.", (0, (6, 2, 1, 2, 1, 2)))  # not "--": that is the baseline
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
 def loss_curves(
     runs: Sequence[RunData], baseline: float | None = None, labels: Sequence[str] | None = None
 ) -> Figure:
     """Validation loss (the units of the task's baseline) of each run; a diverged run ends
-    in an × at the step it diverged. baseline defaults to the first run's."""
+    in an × at the step it diverged. baseline defaults to the first run's. Runs are told
+    apart by every axis that varies: colour for the label (the model group), line style for
+    T, marker for the seed."""
+    from matplotlib.lines import Line2D
+
     fig, (ax,) = _figure()
     labels = list(labels) if labels is not None else [r.label for r in runs]
     colors = _colors(labels)
-    seen: set[str] = set()
+    Ts = list(dict.fromkeys(r.T for r in runs))
+    seeds = list(dict.fromkeys(r.config.get("train", {}).get("seed") for r in runs))
+    style = {T: STYLES[i % len(STYLES)] for i, T in enumerate(Ts)} if len(Ts) > 1 else {}
+    mark = {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(seeds)} if len(seeds) > 1 else {}
     base = baseline if baseline is not None else next((r.baseline for r in runs), None)
     # a loss that blew up would squash every other curve: the axes stop at 100× the baseline
     # and a curve leaves through the top edge
@@ -172,22 +229,33 @@ def loss_curves(
     for run, label in zip(runs, labels, strict=True):
         steps = [e["step"] for e in run.evals]
         loss = array(e.get("loss") for e in run.evals)
-        ax.plot(steps, loss, color=colors[label], lw=1.2, label=None if label in seen else label)
-        seen.add(label)
+        seed = run.config.get("train", {}).get("seed")
+        ax.plot(steps, loss, color=colors[label], lw=1.4, ls=style.get(run.T, "-"),
+                marker=mark.get(seed, ""), ms=4, markevery=max(1, len(steps) // 8))  # fmt: skip
         if run.status == "diverged" and run.diverged_at is not None:
             last = loss[np.isfinite(loss)][-1] if np.isfinite(loss).any() else np.nan
-            ax.plot([run.diverged_at], [min(last, top)], "x", color=BAD, ms=9, mew=2)
-    if any(r.status == "diverged" for r in runs):
-        ax.plot([], [], "x", color=BAD, ms=9, mew=2, label="diverged here")
-    if base is not None:
-        ax.axhline(base, color=BOUND, ls="--", lw=1, label=f"memoryless baseline {base:.3g}")
+            ax.plot([run.diverged_at], [min(last, top)], "x", color=DIVERGED, ms=9, mew=2)
     _log_if_positive(ax)
-    if ax.get_ylim()[1] > top:
-        ax.set_ylim(top=top)
+    if ax.get_ylim()[1] > top:  # the bottom too: the autoscaled one made room for the blow-up
+        shown = np.concatenate([np.asarray(line.get_ydata(), float) for line in ax.lines])
+        shown = shown[np.isfinite(shown) & (shown > 0) & (shown <= top)]
+        low = min([*shown, base if base is not None and base > 0 else top]) / 1.5
+        ax.set_ylim(low if ax.get_yscale() == "log" else ax.get_ylim()[0], top)
+    # the legend: a key per colour, per line style and per marker (proxies, not drawn)
+    keys = [Line2D([], [], color=c, lw=1.5, label=lab) for lab, c in colors.items()]
+    keys += [Line2D([], [], color=BOUND, ls=ls, label=f"T = {T}") for T, ls in style.items()]
+    keys += [Line2D([], [], color=BOUND, ls="", marker=m, label=f"seed {s}")
+             for s, m in mark.items()]  # fmt: skip
+    if any(r.status == "diverged" for r in runs):
+        keys.append(Line2D([], [], color=DIVERGED, ls="", marker="x", ms=9, mew=2,
+                           label="diverged here"))  # fmt: skip
+    if base is not None:
+        keys.append(ax.axhline(base, color=BOUND, ls="--", lw=1,
+                               label=f"memoryless baseline {base:.3g}"))  # fmt: skip
     ax.set_xlabel("training step")
     ax.set_ylabel("validation loss")
     ax.set_title("loss")
-    ax.legend(fontsize="small")
+    _legend(fig, keys)
     return fig
 
 
@@ -213,13 +281,17 @@ def grad_norm(
     clip_threshold: float | None = None,
     diverged_at: int | None = None,
 ) -> Figure:
-    """The global gradient norm before clipping at every step, log scale, with the clipping
-    threshold (norm clipping) and the step where the gradient became non-finite."""
+    """The global gradient norm before clipping at every step (faint), log scale, and its
+    exponential moving average (solid, over log10 of the norm: the norm spans decades), with
+    the clipping threshold (norm clipping) and the step where it became non-finite."""
     fig, (ax,) = _figure()
     x = np.array([r["step"] for r in steps], dtype=np.float64)
     y = array(r.get("grad_norm") for r in steps)
     ok = np.isfinite(y) & (y > 0)
-    ax.semilogy(x[ok], y[ok], color=INIT, lw=0.8, label="‖∂L/∂θ‖ before clipping")
+    ax.semilogy(x[ok], y[ok], color=INIT, lw=0.6, alpha=0.3, label="‖∂L/∂θ‖ at each step")
+    span = smoothing_span(int(ok.sum()))
+    smooth = 10 ** ema(np.log10(y[ok]), span)
+    ax.semilogy(x[ok], smooth, color=INIT, lw=1.6, label=f"moving average (~{span:.0f} steps)")
     if clip_mode == "norm" and clip_threshold is not None:
         clipped = int(np.count_nonzero(y[ok] > clip_threshold))
         ax.axhline(
@@ -238,7 +310,7 @@ def grad_norm(
     ax.set_xlabel("training step")
     ax.set_ylabel("global gradient norm")
     ax.set_title("gradient norm before clipping")
-    ax.legend(fontsize="small")
+    _legend(fig)
     return fig
 
 
@@ -272,7 +344,7 @@ def spectra(records: Sequence[Record]) -> Figure:
     ax.set_xlabel("training step")
     ax.set_ylabel("σ_max, ρ")
     ax.set_title("recurrent weights")
-    ax.legend(fontsize="small", ncols=2 if len(blocks) > 3 else 1)
+    _legend(fig)
     return fig
 
 
@@ -294,12 +366,13 @@ ACTIVATION_FIELDS = (
 
 def activations(records: Sequence[Record]) -> Figure:
     """Per layer over training: the fractions that make J = diag(φ') W small or zero, and the
-    carry gate's mean; for gated cells, the gate's histogram at the first and last record."""
+    carry gate's mean; for gated cells, below, the gate's histogram at the first and last
+    record."""
     if not records:
         return _empty(NO_DIAGNOSES)
     first = records[0].get("activations", [])
     gated = any(a.get("gate") for a in first)
-    fig, axes = _figure(9.6 if gated else 6.4, 3.6, 2 if gated else 1)
+    fig, axes = _figure(6.4, 6.4 if gated else 3.6, 2 if gated else 1)
     ax = axes[0]
     steps = [r["step"] for r in records]
     for a in first:
@@ -315,9 +388,9 @@ def activations(records: Sequence[Record]) -> Figure:
     ax.set_xlabel("training step")
     ax.set_ylabel("fraction / mean")
     ax.set_title(f"activations ({first[-1]['nonlinearity'] if first else '?'})")
-    ax.legend(fontsize="small")
     if gated:
         _gate_histograms(axes[1], records)
+    _legend(fig)
     return fig
 
 
@@ -329,20 +402,19 @@ def _gate_histograms(ax: Axes, records: Sequence[Record]) -> None:
         hist = array(record["activations"][-1].get("gate_histogram") or [])
         if hist.size:
             edges = np.linspace(0, 1, hist.size + 1)
-            ax.stairs(hist, edges, color=color, lw=1.5, label=f"step {record['step']}")
+            label = f"{gate} gate at step {record['step']}"
+            ax.stairs(hist, edges, color=color, lw=1.5, label=label)
     ax.set_xlabel(f"{gate} gate value (top layer)")
     ax.set_ylabel("fraction")
     ax.set_title(f"{gate} gate histogram")
-    ax.legend(fontsize="small")
 
 
 def phase_diagram(runs: Sequence[RunData]) -> Figure:
     """Solved fraction (solved seeds / seeds) per model group and T; diverged and failed runs
     count as not solved. Groups are the model label plus any other varying field."""
-    keys = group_keys(runs)
     cells: dict[tuple[str, Any], list[bool]] = {}
-    for run in runs:
-        cells.setdefault((group_label(run, keys), run.T), []).append(run.solved)
+    for run, label in zip(runs, group_labels(runs), strict=True):
+        cells.setdefault((label, run.T), []).append(run.solved)
     groups = list(dict.fromkeys(g for g, _ in cells))
     Ts = sorted({T for _, T in cells}, key=lambda t: (t is None, t))
     Z = np.full((len(groups), len(Ts)), np.nan)
@@ -379,14 +451,18 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
     fig, (ax,) = _figure()
     rho, decay, bound = (np.array([p[i] for p in points], dtype=np.float64) for i in range(3))
     order = np.argsort(rho)
-    ax.plot(rho[order], bound[order], "v--", color=BOUND, ms=5, lw=1, label="bound γ·σ_max(W)")
+    # each run is its own model: markers, never a line from one model to the next; a thin
+    # segment pairs a run's measurement with its own bound
+    ax.vlines(rho, decay, bound, color=BOUND, lw=0.8, alpha=0.5)
+    ax.plot(rho[order], bound[order], "v", color=BOUND, ms=6, label="bound γ·σ_max(W) of the run")
     ax.plot(rho, decay, "o", color=INIT, label="measured decay per step (initialisation)")
     top = max(float(np.nanmax(rho)), 1.0) * 1.05
     ax.plot([0, top], [0, top], ":", color=BOUND, lw=1, label="decay = ρ")
+    ax.axhline(1, color=BAD, lw=0.8, alpha=0.4, label="1: below it the gradient vanishes")
     ax.set_xlabel("spectral radius ρ(W) at initialisation")
     ax.set_ylabel("gradient factor per step back")
     ax.set_title("decay against spectral radius")
-    ax.legend(fontsize="small")
+    _legend(fig)
     return fig
 
 

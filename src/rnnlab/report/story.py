@@ -2,7 +2,8 @@
 
     points(run) -> [Point(title, claim, measured), ...]
 
-claim is the general statement; measured is what this run shows (plain text, Unicode).
+claim is the general statement, its formulas between dollar signs (rnnlab.maths renders
+them as MathML for a page, as Unicode for a terminal); measured is what this run shows.
 """
 
 from __future__ import annotations
@@ -48,30 +49,34 @@ def points(run: RunData) -> list[Point]:
     training steps for clipping). Without diagnostics the measured part says so."""
     claims = [
         (
-            "tanh′ ≤ 1",
-            "φ′(a) = 1 − tanh²(a) ≤ 1, so no step back can enlarge the gradient through φ "
-            "(γ = 1 for tanh, ¼ for sigmoid; ReLU′ is 0 or 1).",
+            r"$\tanh' \le 1$",
+            r"$\phi'(a) = 1 - \tanh^2(a) \le 1$, so no step back can enlarge the gradient "
+            r"through $\phi$ ($\gamma = 1$ for tanh, $1/4$ for sigmoid; ReLU′ is 0 or 1).",
         ),
         (
             "The product of Jacobians",
-            "∂L_T/∂h_k = ∂L_T/∂h_T · Π_{j=k+1..T} J_j with J_j = diag(φ′(a_j)) W: one factor "
-            "per step back, so a gradient from far back is a long product.",
+            r"$\partial L_T/\partial h_k = \partial L_T/\partial h_T \cdot \prod_{j=k+1}^{T} J_j$"
+            r" with $J_j = \operatorname{diag}(\phi'(a_j))\,W$: one factor per step back, so a "
+            "gradient from far back is a long product.",
         ),
         (
-            "0.8^50 ≈ 1.43e−5",
-            "A factor below 1, repeated, vanishes: 0.8^50 ≈ 1.43e−5 — fifty steps back the "
-            "signal is a hundred-thousandth of the local one. Above 1 it explodes.",
+            r"$0.8^{50} \approx 1.43 \times 10^{-5}$",
+            r"A factor below 1, repeated, vanishes: $0.8^{50} \approx 1.43 \times 10^{-5}$ — "
+            "fifty steps back the signal is a hundred-thousandth of the local one. Above 1 it "
+            "explodes.",
         ),
         (
             "Why W matters",
-            "‖Π J_j‖ ≤ (γ·σ_max(W))^τ: if γ·σ_max(W) < 1 vanishing is certain; "
-            "σ_max(W) > 1/γ is needed for explosion (Pascanu et al. 2013).",
+            r"$\|\prod J_j\| \le (\gamma\,\sigma_{\max}(W))^{\tau}$: if "
+            r"$\gamma\,\sigma_{\max}(W) < 1$ vanishing is certain; $\sigma_{\max}(W) > 1/\gamma$"
+            " is needed for explosion (Pascanu et al. 2013).",
         ),
         (
             "The three remedies",
-            "ReLU with W = I (IRNN): J = I on active units. Clipping at a threshold: a step "
-            "with ‖g‖ above it is rescaled to it, keeping its direction. LSTM: "
-            "c_t = f⊙c_{t−1} + i⊙g, so ∂c_t/∂c_{t−1} = diag(f), with no W in the carry.",
+            r"ReLU with $W = I$ (IRNN): $J = I$ on active units. Clipping at a threshold: a "
+            r"step with $\|g\|$ above it is rescaled to it, keeping its direction. LSTM: "
+            r"$c_t = f \odot c_{t-1} + i \odot g$, so "
+            r"$\partial c_t/\partial c_{t-1} = \operatorname{diag}(f)$, with no $W$ in the carry.",
         ),
     ]
     if run.diagnostics:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from rnnlab import maths
 from rnnlab.cli._target import resolve_target
 from rnnlab.cli.run import DEFAULT_STORE
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose, finite_g, per_step
@@ -133,9 +134,9 @@ def _print(d: Diagnosis, source: str) -> None:
         label = Text(f"remedy {i}")
         if r.in_use:
             label.append(" [in use]", style="italic")
-        table.add_row(label, Text(r.action))
+        table.add_row(label, Text(maths.plain(r.action)))
     click.echo(source)  # unwrapped: a path stays whole
     console = Console()
     console.print(table)
     for e in d.verdict.evidence:
-        console.print(f"- {e}", markup=False, highlight=False)
+        console.print(f"- {maths.plain(e)}", markup=False, highlight=False)

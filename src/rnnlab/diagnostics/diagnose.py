@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab import maths
 from rnnlab.diagnostics._common import jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
@@ -258,11 +259,13 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
         if jp.gamma is not None and jp.sigma_max is not None and math.isfinite(jp.sigma_max):
             g = jp.gamma * jp.sigma_max
             consequence = (
-                f"< 1, vanishing is certain, ‖Π J‖ ≤ {g:.3g}^τ"
+                f"< 1, vanishing is certain, $\\|\\prod J\\|$ ≤ {g:.3g}^τ"
                 if g < 1
                 else "≥ 1, the bound does not force vanishing"
             )
-            notes.append(f"layer {jp.layer}: γ·σ_max(W) = {g:.3g} {consequence}")
+            notes.append(
+                f"layer {jp.layer}: $\\gamma \\cdot \\sigma_{{\\max}}(W)$ = {g:.3g} {consequence}"
+            )
     for a in activations:
         if not math.isfinite(a.mean_dphi):  # nan states: no fraction of them means anything
             notes.append(f"layer {a.layer}: the activations are not finite (the state overflowed)")
@@ -313,9 +316,9 @@ def _lines(d: Diagnosis) -> list[str]:
         radius = "" if rho is None else f", spectral radius {finite_g(rho)}"
         lines.append(f"layer {s.layer} {s.block}: σ_max {finite_g(s.sigma_max)}{radius}")
     lines.append("evidence:")
-    lines.extend(f"  - {e}" for e in d.verdict.evidence)
+    lines.extend(f"  - {maths.plain(e)}" for e in d.verdict.evidence)
     lines.append("remedies, best first:")
     for i, r in enumerate(d.verdict.remedies, 1):
         used = " [in use]" if r.in_use else ""
-        lines.append(f"  {i}. {r.action}{used} — {r.reason}")
+        lines.append(f"  {i}. {maths.plain(r.action)}{used} — {maths.plain(r.reason)}")
     return lines

@@ -38,6 +38,8 @@ Array = np.ndarray
 CELLS = ("rnn", "lstm", "gru")
 CLIP_MODES = ("norm", "value", "none")
 LABELS = ("vanishing", "exploding", "stuck", "healthy")
+# evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
+RATIO = r"$\|\partial L_t/\partial h_{t-\tau}\| / \|\partial L_t/\partial h_t\|$"
 
 
 @dataclass(frozen=True)
@@ -326,11 +328,11 @@ def _flow_lines(flow: GradientFlow, th: Thresholds) -> list[str]:
     )
     if not math.isfinite(r):
         return [
-            f"‖∂L_t/∂h_(t−τ)‖ / ‖∂L_t/∂h_t‖ is not finite at τ = {lag} ({where}): the "
+            RATIO + f" is not finite at τ = {lag} ({where}): the "
             "gradient overflowed on its way back, so no decay rate or horizon can be read"
         ]
     lines = [
-        f"‖∂L_t/∂h_(t−τ)‖ / ‖∂L_t/∂h_t‖ = {r:.3g} at τ = {lag} ({where}); vanishing below "
+        RATIO + f" = {r:.3g} at τ = {lag} ({where}); vanishing below "
         f"{th.vanishing:g} (the signal from that far back is under a thousandth of the local "
         f"one: too weak to learn from), exploding above {th.exploding:g}"
     ]
@@ -444,7 +446,8 @@ def _remedy(
             name,
             "use RNN(nonlinearity='relu', init='identity'): ReLU, W = I, biases 0 (IRNN, "
             "Le et al. 2015)",
-            "J_t = diag(φ') W is then I on the active units, so gradients pass unchanged",
+            r"$J_t = \operatorname{diag}(\phi') W$ is then $I$ on the active units, so "
+            "gradients pass unchanged",
             in_use=run.nonlinearity == "relu" and run.init == "identity",
         )
     if name == "forget_bias":
@@ -452,7 +455,8 @@ def _remedy(
             name,
             "set the LSTM's forget-gate bias to 1 (forget_bias=1.0; Gers et al. 2000, "
             "Jozefowicz et al. 2015)",
-            "f ≈ σ(1) ≈ 0.73 from the start keeps the carry c_t = f⊙c_{t−1} + … open, and "
+            r"$f \approx \sigma(1) \approx 0.73$ from the start keeps the carry "
+            r"$c_t = f \odot c_{t-1} + \ldots$ open, and "
             "the gradient flows back through diag(f)",
             in_use=run.forget_bias is not None and run.forget_bias > 0,
         )
@@ -460,7 +464,8 @@ def _remedy(
         return Remedy(
             name,
             "use an LSTM (forget_bias=1) or a GRU",
-            "their additive carry (c_t = f⊙c_{t−1} + … in an LSTM, h_t = z⊙h_{t−1} + … in a "
+            r"their additive carry ($c_t = f \odot c_{t-1} + \ldots$ in an LSTM, "
+            r"$h_t = z \odot h_{t-1} + \ldots$ in a "
             "GRU) passes gradients back through diag(f) or diag(z), which W does not multiply",
             in_use=run.cell != "rnn",
         )
@@ -477,7 +482,7 @@ def _remedy(
         name,
         "initialise W orthogonal (init='orthogonal') or rescale it to spectral radius 1 "
         "(spectral_radius=1.0)",
-        "W^τ then neither shrinks nor grows with the lag τ (Saxe et al. 2014)",
+        r"$W^{\tau}$ then neither shrinks nor grows with the lag τ (Saxe et al. 2014)",
         in_use=in_use,
     )
 

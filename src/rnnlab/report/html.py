@@ -261,10 +261,10 @@ def verdict_html(record: Record, first: Record | None = None) -> str:
             f" at step {record['step']} <span class='muted'>({escape(str(was))} at step "
             f"{first['step']})</span>"
         )
-    evidence = "".join(f"<li>{escape(e)}</li>" for e in v.get("evidence", []))
+    evidence = "".join(f"<li>{maths.html(e)}</li>" for e in v.get("evidence", []))
     remedies = "".join(
-        f"<li>{escape(r['action'])}{' <em>[in use]</em>' if r.get('in_use') else ''}"
-        f" — <span class='muted'>{escape(r['reason'])}</span></li>"
+        f"<li>{maths.html(r['action'])}{' <em>[in use]</em>' if r.get('in_use') else ''}"
+        f" — <span class='muted'>{maths.html(r['reason'])}</span></li>"
         for r in v.get("remedies", [])
     )
     clip = num(v.get("suggested_clip"))

@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rnnlab import maths
 from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
 from rnnlab.diagnostics.diagnose import SHOWN_LAGS
 from rnnlab.torch.flow import gradient_flow
@@ -258,7 +259,8 @@ class GradientFlowMonitor:
                 w.add_scalar(f"{prefix}/lag_profile/tau_{lag:05d}", float(top[lag]), step)
         add_text = getattr(w, "add_text", None)
         if add_text is not None:
-            add_text(f"{prefix}/verdict", f"{d.label}: " + "; ".join(d.verdict.evidence), step)
+            evidence = "; ".join(maths.plain(e) for e in d.verdict.evidence)
+            add_text(f"{prefix}/verdict", f"{d.label}: {evidence}", step)
 
 
 def _run_id(config: dict[str, Any]) -> str:

@@ -25,6 +25,9 @@ from rnnlab.report.data import (
     w_block,
 )
 
+RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\| / \|\partial L_T/\partial h_T\|$"
+GAMMA_SIGMA = r"$\gamma \cdot \sigma_{\max}(W)$"
+
 
 @dataclass(frozen=True)
 class Point:
@@ -113,7 +116,7 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     lag = flow.get("ratio_lag")
     two = (
         f"Here ({steps}): the gradient changes ×{_g(first['flow'].get('decay_factor'))} → "
-        f"×{_g(flow.get('decay_factor'))} per step back; ‖∂L_T/∂h_(T−τ)‖/‖∂L_T/∂h_T‖ = "
+        f"×{_g(flow.get('decay_factor'))} per step back; {RATIO} = "
         f"{_g(first['flow'].get('ratio'))} → {_g(flow.get('ratio'))} at τ = {lag}; horizon "
         f"{first['flow'].get('horizon')} → {flow.get('horizon')} steps."
     )
@@ -122,8 +125,9 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     far = _far_lag(first)
     if g0 is not None and far is not None:
         three = (
-            f"Here: at initialisation γ·σ_max(W) = {_g(g0)}, so the bound at τ = {far} is "
-            f"{_g(g0)}^{far} ≈ {_power(g0, far)}; measured ‖∂L_T/∂h_(T−{far})‖/‖∂L_T/∂h_T‖ = "
+            f"Here: at initialisation {GAMMA_SIGMA} = {_g(g0)}, so the bound at τ = {far} is "
+            f"${_g(g0)}^{{{far}}}$ ≈ {_power(g0, far)}; measured "
+            f"$\\|\\partial L_T/\\partial h_{{T-{far}}}\\| / \\|\\partial L_T/\\partial h_T\\|$ = "
             f"{_g(_ratio_at(first, far))} at step {first['step']}, "
             f"{_g(_ratio_at(last, far))} at step {last['step']}."
         )
@@ -143,9 +147,10 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     else:
         verdict = "< 1: vanishing is certain" if g1 < 1 else "≥ 1: " + _beyond_bound(last, nl)
         four = (
-            f"Here: σ_max(W) {_g(s0.get('sigma_max'))} → {_g(s1.get('sigma_max'))}, ρ(W) "
+            f"Here: $\\sigma_{{\\max}}(W)$ {_g(s0.get('sigma_max'))} → "
+            f"{_g(s1.get('sigma_max'))}, $\\rho(W)$ "
             f"{_g(s0.get('spectral_radius'))} → {_g(s1.get('spectral_radius'))}; "
-            f"γ·σ_max = {_g(g0)} → {_g(g1)} ({verdict})."
+            f"{GAMMA_SIGMA} = {_g(g0)} → {_g(g1)} ({verdict})."
         )
     return [one, two, three, four, _remedies(run, first, last)]
 

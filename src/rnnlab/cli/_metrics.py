@@ -16,10 +16,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.tasks import Task
 from rnnlab.tasks.base import task_class
 
-LOSSES = ("mse", "cross_entropy")  # the names a task's metrics give its loss under
+LOSSES = tuple(LOSS_FNS)  # a task's metrics give its loss under the loss's own name too
 
 
 def shown(names: Iterable[str]) -> list[str]:

@@ -12,10 +12,28 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import click
+
+from rnnlab.cli.run import DEFAULT_STORE
 from rnnlab.experiments.store import DB_NAME, Store
 from rnnlab.report.data import resolve
-from rnnlab.train.checkpoint import CheckpointDir
+from rnnlab.train.checkpoint import Checkpoint, CheckpointDir, load_checkpoint
+
+if TYPE_CHECKING:
+    from rnnlab.engine.model import SequenceModel
+    from rnnlab.experiments.config import RunConfig
+    from rnnlab.tasks.base import Task
+
+# the option of every command that looks a RUN_ID up (diagnose, sample, report)
+store_option = click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Where to look up a RUN_ID (the store `rnnlab train` and `run` write by default).",
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,18 @@ def resolve_target(target: str, store: Path, config: bool = False) -> Target:
             "expected a run that has one (trained by rnnlab train, run or sweep)"
         )
     return Target("checkpoint", last, run_id)
+
+
+def load_trained(found: Target) -> tuple[Checkpoint, RunConfig, SequenceModel, Task]:
+    """A checkpoint's run, rebuilt: its config, the model with the checkpoint's params,
+    and the task."""
+    from rnnlab.experiments.config import build, validate
+
+    ckpt = load_checkpoint(found.path)
+    config = validate(ckpt.config)
+    model, task = build(config)
+    model.set_params(ckpt.params)
+    return ckpt, config, model, task
 
 
 def _why(target: str, store: Path) -> str:

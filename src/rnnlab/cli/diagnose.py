@@ -10,13 +10,11 @@ from pathlib import Path
 import click
 
 from rnnlab import maths
-from rnnlab.cli._target import resolve_target
-from rnnlab.cli.run import DEFAULT_STORE
+from rnnlab.cli._target import load_trained, resolve_target, store_option
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose, finite_g, per_step
 from rnnlab.diagnostics.verdict import Learning
-from rnnlab.experiments.config import build, load_config, run_info, validate
+from rnnlab.experiments.config import build, load_config, run_info
 from rnnlab.train.callbacks import history_context
-from rnnlab.train.checkpoint import load_checkpoint
 from rnnlab.train.history import History
 
 
@@ -35,13 +33,7 @@ from rnnlab.train.history import History
     metavar="KEY=VALUE",
     help="Override a field of a CONFIG (repeatable).",
 )
-@click.option(
-    "--store",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_STORE,
-    show_default=True,
-    help="Where to look up a RUN_ID.",
-)
+@store_option
 def diagnose_command(
     target: str,
     as_json: bool,
@@ -67,10 +59,7 @@ def diagnose_command(
                 f"--set: got {overrides[0]!r} for a checkpoint; expected it only with a "
                 "CONFIG.toml (a checkpoint's config is the one it was trained with)"
             )
-        ckpt = load_checkpoint(found.path)
-        config = validate(ckpt.config)
-        model, task = build(config)
-        model.set_params(ckpt.params)
+        ckpt, config, model, task = load_trained(found)
         source = found.describe(ckpt.step, config.train.steps)
         # a checkpoint in its run folder: the verdict also reads the run's history, as the
         # diagnoses recorded in training do

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from rnnlab.cli._target import store_option
+
 
 @click.command()
 @click.argument("target", metavar="RUN_DIR|RUN_ID|SWEEP_DIR")
@@ -19,13 +21,7 @@ import click
     type=click.Path(path_type=Path),
     help="Also save every figure as DIR/<name>.png and .svg (a sweep's runs in DIR/<id>/).",
 )
-@click.option(
-    "--store",
-    type=click.Path(path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where to look up a RUN_ID (the store `rnnlab train` and `run` write by default).",
-)
+@store_option
 def report(target: str, out: Path | None, figures: Path | None, store: Path) -> None:
     """Write an HTML report of a run or a sweep.
 

@@ -7,10 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from rnnlab.cli._target import resolve_target
-from rnnlab.cli.run import DEFAULT_STORE
-from rnnlab.experiments.config import build, validate
-from rnnlab.train.checkpoint import load_checkpoint
+from rnnlab.cli._target import load_trained, resolve_target, store_option
 
 
 @click.command()
@@ -32,13 +29,7 @@ from rnnlab.train.checkpoint import load_checkpoint
     type=int,
     help="Seed of the draws: the same seed gives the same text.",
 )
-@click.option(
-    "--store",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_STORE,
-    show_default=True,
-    help="Where to look up a RUN_ID.",
-)
+@store_option
 def sample(
     target: str, prime: str, temperature: float, length: int, seed: int, store: Path
 ) -> None:
@@ -48,14 +39,11 @@ def sample(
     meaning the run's last checkpoint, or a checkpoint file (.safetensors). The text goes
     to stdout, the checkpoint used to stderr."""
     found = resolve_target(target, store)
-    ckpt = load_checkpoint(found.path)
-    config = validate(ckpt.config)
-    model, task = build(config)
+    ckpt, config, model, task = load_trained(found)
     if not hasattr(task, "sample"):
         raise ValueError(
             f"target: got {target!r}, a run of task {config.task.name!r}; expected a charlm run"
         )
-    model.set_params(ckpt.params)
     text = task.sample(model, np.random.default_rng(seed), prime, temperature, length)
     click.echo(found.describe(ckpt.step, config.train.steps), err=True)
     click.echo(prime + text)

@@ -80,6 +80,7 @@ class Diagnosis:
 
 
 @one_blas_thread
+@np.errstate(all="ignore")  # overflow is a finding here, reported in the verdict
 def diagnose(
     model: SequenceModel,
     X: Array,
@@ -114,30 +115,7 @@ def diagnose(
     """
     if not isinstance(model, SequenceModel):
         raise ValueError(f"model: got {type(model).__name__}; expected an rnnlab RNN, LSTM or GRU")
-    with np.errstate(all="ignore"):  # overflow is a finding here, reported in the verdict
-        return _diagnose(
-            model, X, Y, mask, loss, h0, dependency_length, step, jacobian_sequences, rng,
-            grad_norms, nonfinite_steps, learning, run, thresholds or Thresholds(),
-        )  # fmt: skip
-
-
-def _diagnose(
-    model: SequenceModel,
-    X: Array,
-    Y: Array,
-    mask: Array | None,
-    loss: str,
-    h0: State | None,
-    dependency_length: int | None,
-    step: int | None,
-    jacobian_sequences: int,
-    rng: np.random.Generator | None,
-    grad_norms: Sequence[float] | Array | None,
-    nonfinite_steps: int | None,
-    learning: Learning | None,
-    run: RunInfo | None,
-    th: Thresholds,
-) -> Diagnosis:
+    th = thresholds or Thresholds()
     res = model.loss_and_grads(X, Y, loss=loss, mask=mask, h0=h0)
     T, B = res.trace.outputs.shape[:2]
     flow = gradient_flow(
@@ -158,8 +136,7 @@ def _diagnose(
         jacobians = jacobian_products(model, res.trace, step=flow.lag.step, sequences=chosen)
     spectra = weight_spectra(model)
     activations = activation_stats(model, res.trace, th.saturation)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in res.grads.values())
+    sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in res.grads.values())
     return assemble(
         model=model.config | {"init": getattr(model, "init", None)},
         steps=T,

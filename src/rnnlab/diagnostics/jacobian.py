@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab.diagnostics._common import check_step, indices, select
+from rnnlab.diagnostics.spectra import singular_values
 from rnnlab.engine.activations import GAMMA
 from rnnlab.engine.model import SequenceModel, Trace
 
@@ -133,8 +134,7 @@ def pascanu_bound(
     if model.kind != "rnn" or nonlinearity is None:
         return None, None, None
     gamma = GAMMA[nonlinearity]
-    W = model.layer_params(layer)["W"]
-    sigma = float(np.linalg.norm(W, ord=2)) if np.all(np.isfinite(W)) else np.nan
+    sigma = float(singular_values(model.layer_params(layer)["W"])[0])  # nan if W is not finite
     return gamma, sigma, _bound_log(gamma, sigma, t)
 
 

@@ -49,11 +49,11 @@ def block_spectra(layer: int, kind: str, W: Array, hidden_size: int) -> list[Blo
     H = hidden_size
     out = []
     if kind != "rnn":
-        sv = _singular_values(W)
+        sv = singular_values(W)
         out.append(BlockSpectrum(layer, "W", float(sv[0]), None, sv, None))
     for k, gate in enumerate(GATE_NAMES[kind]):
         block = W[k * H : (k + 1) * H]  # (H, S)
-        sv = _singular_values(block)
+        sv = singular_values(block)
         square = block.shape[0] == block.shape[1]
         eig = None
         if square and np.isfinite(sv[0]):
@@ -64,7 +64,7 @@ def block_spectra(layer: int, kind: str, W: Array, hidden_size: int) -> list[Blo
     return out
 
 
-def _singular_values(block: Array) -> Array:
+def singular_values(block: Array) -> Array:
     """Descending singular values; all nan for a block that is not finite (the SVD would
     raise), so an overflowed W is reported, not fatal."""
     if not np.all(np.isfinite(block)):

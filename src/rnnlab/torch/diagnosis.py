@@ -27,7 +27,7 @@ from rnnlab.diagnostics import (
     profile_from_norms,
     summarise_flow,
 )
-from rnnlab.diagnostics.spectra import BlockSpectrum
+from rnnlab.diagnostics.spectra import BlockSpectrum, singular_values
 from rnnlab.engine.activations import GAMMA
 from rnnlab.engine.blas import num_threads
 from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
@@ -98,7 +98,7 @@ def _diagnosis(
         for layer, w in enumerate(mt.weights):
             spectra.extend(block_spectra(layer, mt.kind, w["W"], mt.hidden_size))
             if "W_hr" in w:
-                sv = np.linalg.svd(w["W_hr"], compute_uv=False)
+                sv = singular_values(w["W_hr"])
                 spectra.append(BlockSpectrum(layer, "W_hr", float(sv[0]), None, sv, None))
     if mt.kind is not None and mt.caches is not None:
         activations = [
@@ -160,7 +160,7 @@ def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:
         gamma = sigma = None
         if mt.kind == "rnn":
             gamma = GAMMA[mt.nonlinearity or "tanh"]
-            sigma = float(np.linalg.norm(w["W"], ord=2))
+            sigma = float(singular_values(w["W"])[0])
         out.append(layer_products(layer, t, chosen, jacobians, gamma, sigma))
     return out
 

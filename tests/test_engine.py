@@ -219,7 +219,7 @@ def test_backprop_over_stacked_caches_equals_bptt(cell, nonlinearity):
     dh_above = rng.standard_normal((12, 5, 8))
     dax, _ = bptt(model.cell, p, layer, dh_above)
     index = slice(1, 4)
-    caches = tuple(
+    caches = layer.caches[0]._make(  # the cell's cache type, its arrays (T, n, ·)
         np.stack([c[k][index] for c in layer.caches]) for k in range(len(layer.caches[0]))
     )
     deltas, dax_sub = backprop(model.cell, p, caches, dh_above[:, index])

@@ -3,20 +3,22 @@
 tanh, sigmoid   saturation: the fraction of φ'(a) below 5 % of its maximum γ (φ' < 0.05
                 for tanh, < 0.0125 for sigmoid), and the mean φ'
 relu            dead units (0 on every step of every sequence) and inactive activations
-LSTM            forget gates f (c carries f⊙c_{t−1}: f near 0 forgets), mean + histogram;
-                saturation of the candidate g = tanh(·)
-GRU             update gates z (h carries z⊙h_{t−1}), mean + histogram; saturation of
-                the candidate n = tanh(·)
+gated cells     the carry gate (LSTM f: c carries f⊙c_{t−1}, f near 0 forgets; GRU z: h
+                carries z⊙h_{t−1}), mean + histogram; saturation of the candidate tanh(·)
+
+Each cell says what to read (`Cell.activations`): its φ's output and its carry gate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from rnnlab.diagnostics._common import check_positive
 from rnnlab.engine.activations import DPHI, GAMMA
+from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.engine.model import SequenceModel, Trace
 
 Array = np.ndarray
@@ -27,7 +29,7 @@ GATE_BINS = 10
 @dataclass(frozen=True)
 class ActivationStats:
     """One layer. nonlinearity is φ for the Elman RNN, the candidate's tanh for LSTM/GRU.
-    Fields that do not apply (saturation of relu, gates of an Elman RNN) are None.
+    Fields that do not apply (saturation of relu, gates of an ungated cell) are None.
     gate_histogram: fraction of gate values in each of GATE_BINS equal bins over [0, 1]."""
 
     layer: int
@@ -47,33 +49,26 @@ def activation_stats(
 ) -> list[ActivationStats]:
     """Per layer, over steps 1..T and the whole batch. A unit counts as saturated where
     φ'(a) < saturation_level · γ, γ = max φ'."""
-    nonlinearity = getattr(model.cell, "nonlinearity", None)
     return [
-        layer_activation_stats(layer, model.kind, lt.h, lt.caches, nonlinearity, saturation_level)
+        layer_activation_stats(layer, model.cell, lt.h, lt.caches, None, saturation_level)
         for layer, lt in enumerate(trace.layers)
     ]
 
 
 def layer_activation_stats(
     layer: int,
-    kind: str,
+    cell: Cell | str,
     h: Array,
-    caches: list[tuple],
+    caches: list[Any],
     nonlinearity: str | None = None,
     saturation_level: float = 0.05,
 ) -> ActivationStats:
-    """One layer's statistics from its states h (T+1, B, H) and the engine cells' per-step
-    caches (the format of rnnlab.engine.cells), wherever they were recorded. `kind` is rnn,
-    lstm or gru; `nonlinearity` is the Elman RNN's φ (ignored for gated cells)."""
+    """One layer's statistics from its states h (T+1, B, H) and the engine cell's per-step
+    caches, wherever they were recorded. `cell` is the layer's Cell, or a kind's name with
+    its φ in `nonlinearity` (for a kind that has one)."""
     level = check_positive("saturation_level", saturation_level)
-    gate_name, gate = None, None
-    if kind == "rnn":
-        if nonlinearity is None:
-            raise ValueError("nonlinearity: got None; an Elman RNN needs its φ")
-        phi = h[1:]  # (T, B, H), h_t = φ(a_t)
-    else:
-        gate_name, gate, phi = _gated_values(kind, caches)
-        nonlinearity = "tanh"
+    cell = as_cell(cell, nonlinearity)
+    nonlinearity, phi, gate_name, gate = cell.activations(h, cell.stack(caches))
     dphi = DPHI[nonlinearity](phi)
     gamma = GAMMA[nonlinearity]
     saturation = None
@@ -100,13 +95,3 @@ def layer_activation_stats(
         gate_mean=None if gate is None else float(np.mean(gate, dtype=np.float64)),
         gate_histogram=hist,
     )
-
-
-def _gated_values(kind: str, caches: list[tuple]) -> tuple[str, Array, Array]:
-    """(gate name, carry gate (T, B, H), candidate (T, B, H)) read from the cells' caches:
-    LSTM caches (gates [i f g o], c_{t−1}, tanh c_t); GRU caches (r, z, n, ah_n, h_{t−1})."""
-    if kind == "lstm":
-        gates = np.stack([c[0] for c in caches])  # (T, B, 4H)
-        H = gates.shape[2] // 4
-        return "f", gates[:, :, H : 2 * H], gates[:, :, 2 * H : 3 * H]
-    return "z", np.stack([c[1] for c in caches]), np.stack([c[2] for c in caches])

@@ -28,6 +28,7 @@ from rnnlab.diagnostics._common import (
     select,
 )
 from rnnlab.engine import checks
+from rnnlab.engine.cells.base import index as index_cache
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.model import SequenceModel, Trace
 from rnnlab.engine.sequence import LayerTrace, backprop
@@ -281,9 +282,7 @@ def _masked_bptt(
     deltas: list[Array] = [np.empty(0)] * model.num_layers
     for layer in reversed(range(model.num_layers)):
         lt, p = trace.layers[layer], model.layer_params(layer)
-        caches = tuple(
-            np.stack([c[k][index] for c in lt.caches[:t]]) for k in range(len(lt.caches[0]))
-        )
+        caches = index_cache(model.cell.stack(lt.caches[:t]), (slice(None), index))  # (t, n, ·)
         layer_deltas, dax = backprop(model.cell, p, caches, dh_above)
         deltas[layer] = layer_deltas[0]
         if layer > 0:

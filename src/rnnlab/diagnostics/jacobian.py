@@ -24,7 +24,6 @@ import numpy as np
 
 from rnnlab.diagnostics._common import check_step, indices, select
 from rnnlab.diagnostics.spectra import singular_values
-from rnnlab.engine.activations import GAMMA
 from rnnlab.engine.model import SequenceModel, Trace
 
 Array = np.ndarray
@@ -92,7 +91,7 @@ def jacobian_products(
     for layer, lt in enumerate(trace.layers):
         p = model.layer_params(layer)
         jacobians = (
-            model.cell.jacobian(tuple(a[index] for a in lt.caches[j - 1]), p)  # J_j, (n, S, S)
+            model.cell.jacobian(lt.caches[j - 1]._make(a[index] for a in lt.caches[j - 1]), p)
             for j in range(t, 0, -1)
         )
         gamma, sigma, _ = pascanu_bound(model, layer, t)
@@ -128,13 +127,14 @@ def layer_products(
 def pascanu_bound(
     model: SequenceModel, layer: int, t: int
 ) -> tuple[float | None, float | None, Array | None]:
-    """(γ, σ_max(W), τ·ln(γ·σ_max(W)) for τ = 0..t) for an Elman RNN; (None, None, None) for
+    """(γ, σ_max(W), τ·ln(γ·σ_max(W)) for τ = 0..t) for a cell whose Jacobian is
+    diag(φ') times its recurrent matrix (the Elman RNN, the IndRNN); (None, None, None) for
     gated cells, where no such bound applies."""
-    nonlinearity = getattr(model.cell, "nonlinearity", None)
-    if model.kind != "rnn" or nonlinearity is None:
+    gamma = model.cell.gamma
+    if gamma is None:
         return None, None, None
-    gamma = GAMMA[nonlinearity]
-    sigma = float(singular_values(model.layer_params(layer)["W"])[0])  # nan if W is not finite
+    W = model.cell.recurrent_matrix(model.layer_params(layer))
+    sigma = float(singular_values(W)[0])  # nan if W is not finite
     return gamma, sigma, _bound_log(gamma, sigma, t)
 
 

@@ -1,8 +1,8 @@
 """Spectra of the recurrent weights: eigenvalues (spectral radius ρ) and singular values (σ_max).
 
 σ_max(W) enters the Pascanu bound (γ·σ_max)^τ; ρ(W) sets the long-run growth of W^τ for a
-linear RNN (W^τ ~ ρ^τ). For LSTM and GRU every gate block W_i, W_f, … (H × H) gets both; the
-stacked W (G·H × H) is not square and gets σ_max only.
+linear RNN (W^τ ~ ρ^τ). For a gated cell (LSTM, GRU) every gate block W_i, W_f, … (H × H)
+gets both; the stacked W (G·H × H) is not square and gets σ_max only.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.engine.model import SequenceModel
 
 Array = np.ndarray
-
-GATE_NAMES = {"rnn": ("",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
 
 @dataclass(frozen=True)
@@ -33,25 +32,27 @@ class BlockSpectrum:
 
 
 def weight_spectra(model: SequenceModel) -> list[BlockSpectrum]:
-    """Every recurrent W of every layer, and for LSTM/GRU each of its gate blocks."""
+    """Every recurrent W of every layer (the cell's recurrent matrix: diag(u) for an
+    IndRNN), and for a cell with several gates each of its gate blocks."""
     out = []
     for layer in range(model.num_layers):
-        W = model.layer_params(layer)["W"]
-        out.extend(block_spectra(layer, model.kind, W, model.hidden_size))
+        W = model.cell.recurrent_matrix(model.layer_params(layer))
+        out.extend(block_spectra(layer, model.cell, W, model.hidden_size))
     return out
 
 
-def block_spectra(layer: int, kind: str, W: Array, hidden_size: int) -> list[BlockSpectrum]:
-    """One layer's recurrent W (G·H × S, S the size of h) of a cell `kind` (rnn, lstm, gru):
-    the stacked W for gated cells (σ only), then each gate's H × S block, with eigenvalues
-    where the block is square (S = H; an LSTM with a projection has S < H)."""
+def block_spectra(layer: int, cell: Cell | str, W: Array, hidden_size: int) -> list[BlockSpectrum]:
+    """One layer's recurrent W (G·H × S, S the size of h) of `cell` (or a kind's name):
+    with several gates, the stacked W first (σ only), then each gate's H × S block, with
+    eigenvalues where the block is square (S = H; an LSTM with a projection has S < H)."""
     W = np.asarray(W, dtype=np.float64)
     H = hidden_size
+    gate_names = as_cell(cell).gate_names
     out = []
-    if kind != "rnn":
+    if len(gate_names) > 1:
         sv = singular_values(W)
         out.append(BlockSpectrum(layer, "W", float(sv[0]), None, sv, None))
-    for k, gate in enumerate(GATE_NAMES[kind]):
+    for k, gate in enumerate(gate_names):
         block = W[k * H : (k + 1) * H]  # (H, S)
         sv = singular_values(block)
         square = block.shape[0] == block.shape[1]

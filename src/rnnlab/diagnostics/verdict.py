@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab.diagnostics.flow import GradientFlow
+from rnnlab.engine.cells import cell_type
 from rnnlab.engine.model import SequenceModel
 
 Array = np.ndarray
 
-CELLS = ("rnn", "lstm", "gru")
 CLIP_MODES = ("norm", "value", "none")
 LABELS = ("vanishing", "exploding", "stuck", "healthy")
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
@@ -112,8 +112,7 @@ class RunInfo:
     forget_bias: float | None = None
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell: got {self.cell!r}; expected one of {', '.join(CELLS)}")
+        cell_type(self.cell)  # a registered kind
         if self.clip_mode not in CLIP_MODES:
             raise ValueError(
                 f"clip_mode: got {self.clip_mode!r}; expected one of {', '.join(CLIP_MODES)}"
@@ -130,14 +129,15 @@ class RunInfo:
     ) -> RunInfo:
         """Cell, nonlinearity, init, spectral radius and forget bias read off the model;
         clipping is the caller's to say."""
+        options = model.cell.options()
         return cls(
             cell=model.kind,
-            nonlinearity=getattr(model.cell, "nonlinearity", None),
-            init=getattr(model, "init", "pytorch"),
+            nonlinearity=options.get("nonlinearity"),
+            init=model.init,
             clip_mode=clip_mode,
             clip_threshold=clip_threshold,
-            spectral_radius=spectral_radius or getattr(model, "spectral_radius", None),
-            forget_bias=getattr(model, "forget_bias", None),
+            spectral_radius=spectral_radius or model.spectral_radius,
+            forget_bias=options.get("forget_bias"),
         )
 
 
@@ -388,27 +388,14 @@ def remedies(
     `scale` says where median_norm comes from ("{}" is the number)."""
     if label not in LABELS:
         raise ValueError(f"label: got {label!r}; expected one of {', '.join(LABELS)}")
-    rnn = run.cell == "rnn"
     if label == "exploding":
         order = ["clip_norm", "orthogonal_w", "gated_cell"]
-    elif label == "vanishing":
-        order = (
-            ["relu_identity", "gated_cell", "orthogonal_w"]
-            if rnn
-            else ["forget_bias", "orthogonal_w", "gated_cell"]
-            if run.cell == "lstm"
-            else ["orthogonal_w", "gated_cell"]
-        )
-    elif label == "stuck":
-        order = (
-            ["train_longer", "gated_cell", "relu_identity"]
-            if rnn
-            else ["train_longer", "forget_bias"]
-            if run.cell == "lstm"
-            else ["train_longer"]
-        ) + (["clip_norm"] if run.clip_mode == "none" else [])
-    else:
+    elif label == "healthy":
         order = ["clip_norm"]
+    else:  # vanishing or stuck: what the cell ranks first
+        order = list(cell_type(run.cell).remedies.get(label, ()))
+        if label == "stuck" and run.clip_mode == "none":
+            order.append("clip_norm")
     made = [_remedy(name, label, run, median_norm, clip_multiple, scale) for name in order]
     return sorted(made, key=lambda r: r.in_use)  # stable: keeps the ranking within each
 
@@ -467,7 +454,7 @@ def _remedy(
             r"their additive carry ($c_t = f \odot c_{t-1} + \ldots$ in an LSTM, "
             r"$h_t = z \odot h_{t-1} + \ldots$ in a "
             "GRU) passes gradients back through diag(f) or diag(z), which W does not multiply",
-            in_use=run.cell != "rnn",
+            in_use=cell_type(run.cell).carry is not None,
         )
     in_use = run.init in ("orthogonal", "identity") or run.spectral_radius is not None
     if label == "exploding":

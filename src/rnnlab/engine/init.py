@@ -8,11 +8,15 @@
     identity     each recurrent gate block init_scale·I (default 1); U, V ~ N(0, 0.001²);
                  biases 0 — the IRNN of Le et al. 2015
 
-Any of them can then be rescaled so every recurrent block has spectral radius ρ, and the LSTM
-forget-gate bias set (Gers et al. 2000; Jozefowicz et al. 2015 suggest 1).
+Any of them can then be rescaled so every recurrent block has spectral radius ρ. A cell
+draws its own layers through `layer` (and adds what is its own, such as the LSTM's
+forget-gate bias); the model then draws the readout.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from math import inf
 
 import numpy as np
 
@@ -35,63 +39,70 @@ def spectral_radius(W: Array) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(W))))
 
 
-def init_params(
-    *,
-    gates: int,
-    input_size: int,
-    hidden_size: int,
-    output_size: int,
-    num_layers: int,
-    init: str,
-    rng: np.random.Generator,
-    init_scale: float | None = None,
-    spectral_radius_: float | None = None,
-    forget_bias: float | None = None,
-    gru: bool = False,
+@dataclass(frozen=True)
+class Scheme:
+    """How a model's weights are drawn: the initialiser `init`, its scale, and the
+    spectral radius ρ every recurrent block is rescaled to afterwards (None: left alone)."""
+
+    init: str = "pytorch"
+    init_scale: float | None = None
+    spectral_radius: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"init: got {self.init!r}; expected one of {', '.join(INITS)}")
+        for name in ("init_scale", "spectral_radius"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < inf
+            ):
+                raise ValueError(f"{name}: got {value!r}; expected a finite number > 0")
+
+
+def layer(
+    rng: np.random.Generator, shapes: dict[str, tuple[int, ...]], gates: int, scheme: Scheme
 ) -> dict[str, Array]:
-    """float64 params: per layer l, U_l (G·H, D_l), W_l (G·H, H), b_l (G·H,) [, b_hn_l (H,)];
-    readout V (K, H), c (K,). D_0 = input_size, D_l = H above."""
-    if init not in INITS:
-        raise ValueError(f"init: got {init!r}; expected one of {', '.join(INITS)}")
-    H, G = hidden_size, gates * hidden_size
-    k = 1 / np.sqrt(H)
-    sigma = 0.01 if init_scale is None else init_scale
-    params: dict[str, Array] = {}
-    for layer in range(num_layers):
-        D = input_size if layer == 0 else H
-        shapes = {"U": (G, D), "W": (G, H), "b": (G,)} | ({"b_hn": (H,)} if gru else {})
-        p = {name: _uniform(rng, shape, k) for name, shape in shapes.items()}  # pytorch
-        if init != "pytorch":
-            p = {name: np.zeros_like(v) if name.startswith("b") else v for name, v in p.items()}
-        if init == "glorot":
-            p["U"] = _uniform(rng, (G, D), np.sqrt(6 / (D + H)))
-            p["W"] = _uniform(rng, (G, H), np.sqrt(6 / (H + H)))
-        elif init == "normal":
-            p["U"] = rng.normal(0, sigma, (G, D))
-            p["W"] = rng.normal(0, sigma, (G, H))
-        elif init == "orthogonal":
-            scale = 1.0 if init_scale is None else init_scale
-            p["W"] = np.concatenate([scale * orthogonal(rng, H) for _ in range(gates)])
-        elif init == "identity":
-            scale = 1.0 if init_scale is None else init_scale
-            p["U"] = rng.normal(0, 0.001, (G, D))
-            p["W"] = np.concatenate([scale * np.eye(H) for _ in range(gates)])
-        if spectral_radius_ is not None:
-            p["W"] = np.concatenate(
-                [rescale(block, spectral_radius_) for block in np.split(p["W"], gates)]
-            )
-        if forget_bias is not None:
-            p["b"][H : 2 * H] = forget_bias  # LSTM order i, f, g, o
-        params |= {f"{name}_{layer}": v for name, v in p.items()}
-    K = output_size
+    """One layer's float64 params of the given shapes: U (G·H, D), W (G·H, H) of `gates`
+    H × H blocks, and biases (every other name starting with b)."""
+    G, D = shapes["U"]
+    H = G // gates
+    init, sigma = scheme.init, 0.01 if scheme.init_scale is None else scheme.init_scale
+    scale = 1.0 if scheme.init_scale is None else scheme.init_scale
+    p = {name: _uniform(rng, shape, 1 / np.sqrt(H)) for name, shape in shapes.items()}  # pytorch
+    if init != "pytorch":
+        p = {name: np.zeros_like(v) if name.startswith("b") else v for name, v in p.items()}
+    recurrent = "W" in shapes  # a cell whose recurrence is not a matrix draws its own
     if init == "glorot":
-        params["V"] = _uniform(rng, (K, H), np.sqrt(6 / (H + K)))
+        p["U"] = _uniform(rng, (G, D), np.sqrt(6 / (D + H)))
+        if recurrent:
+            p["W"] = _uniform(rng, (G, H), np.sqrt(6 / (H + H)))
+    elif init == "normal":
+        p["U"] = rng.normal(0, sigma, (G, D))
+        if recurrent:
+            p["W"] = rng.normal(0, sigma, (G, H))
+    elif init == "orthogonal" and recurrent:
+        p["W"] = np.concatenate([scale * orthogonal(rng, H) for _ in range(gates)])
+    elif init == "identity":
+        p["U"] = rng.normal(0, 0.001, (G, D))
+        if recurrent:
+            p["W"] = np.concatenate([scale * np.eye(H) for _ in range(gates)])
+    if scheme.spectral_radius is not None and recurrent:
+        blocks = np.split(p["W"], gates)
+        p["W"] = np.concatenate([rescale(block, scheme.spectral_radius) for block in blocks])
+    return p
+
+
+def readout(rng: np.random.Generator, H: int, K: int, scheme: Scheme) -> dict[str, Array]:
+    """The readout's float64 V (K, H) and c (K,)."""
+    init, k = scheme.init, 1 / np.sqrt(H)
+    sigma = 0.01 if scheme.init_scale is None else scheme.init_scale
+    if init == "glorot":
+        V = _uniform(rng, (K, H), np.sqrt(6 / (H + K)))
     elif init in ("normal", "identity"):
-        params["V"] = rng.normal(0, 0.001 if init == "identity" else sigma, (K, H))
+        V = rng.normal(0, 0.001 if init == "identity" else sigma, (K, H))
     else:
-        params["V"] = _uniform(rng, (K, H), k)
-    params["c"] = _uniform(rng, (output_size,), k) if init == "pytorch" else np.zeros(output_size)
-    return params
+        V = _uniform(rng, (K, H), k)
+    return {"V": V, "c": _uniform(rng, (K,), k) if init == "pytorch" else np.zeros(K)}
 
 
 def rescale(W: Array, rho: float) -> Array:

@@ -4,9 +4,9 @@
     o, state = model.forward(X)                       # X (T, B, D) or token ids (T, B)
     loss, grads, trace, dh0 = model.loss_and_grads(X, Y, loss="mse", mask=mask)
 
-Parameters are a dict keyed U_l, W_l, b_l (GRU also b_hn_l) per layer l, then V, c; the
-gradients come back with identical keys. State h0 and the final state are (L, B, H) arrays,
-or for LSTM a tuple (h, c) of them, as in PyTorch.
+Parameters are a dict keyed U_l, W_l, b_l (GRU also b_hn_l; each cell says) per layer l,
+then V, c; the gradients come back with identical keys. State h0 and the final state are
+(L, B, H) arrays, or for LSTM a tuple (h, c) of them, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 
 from rnnlab.engine import checks
 from rnnlab.engine.blas import matmul, one_blas_thread
-from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
-from rnnlab.engine.init import init_params
+from rnnlab.engine.cells import Cell, cell_type, make_cell
+from rnnlab.engine.init import Scheme, readout
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.sequence import LayerTrace, bptt, unroll
 
@@ -48,14 +48,14 @@ class BPTTResult(NamedTuple):
 
 
 class SequenceModel:
-    """Shared by RNN, LSTM and GRU; subclasses choose the cell."""
-
-    cell: Cell
-    kind: str
+    """A stack of `num_layers` layers of one cell and a linear readout. `cell` is a Cell, or
+    a registered kind's name with its options as keywords (`cell="lstm", forget_bias=1.0`);
+    RNN, LSTM and GRU fix the name."""
 
     def __init__(
         self,
         *,
+        cell: Cell | str,
         input_size: int,
         hidden_size: int,
         output_size: int,
@@ -66,8 +66,11 @@ class SequenceModel:
         init: str = "pytorch",
         init_scale: float | None = None,
         spectral_radius: float | None = None,
-        forget_bias: float | None = None,
+        **options: Any,
     ) -> None:
+        if isinstance(cell, Cell) and options:
+            raise ValueError(f"{next(iter(options))}: got an option beside a Cell; set it there")
+        self.cell = cell if isinstance(cell, Cell) else make_cell(cell, **options)
         self.input_size = checks.check_positive_int("input_size", input_size)
         self.hidden_size = checks.check_positive_int("hidden_size", hidden_size)
         self.output_size = checks.check_positive_int("output_size", output_size)
@@ -75,45 +78,64 @@ class SequenceModel:
         self.dtype = checks.check_dtype(dtype)
         if seed is not None and rng is not None:
             raise ValueError("seed, rng: got both; expected at most one")
-        if spectral_radius is not None and not spectral_radius > 0:
-            raise ValueError(f"spectral_radius: got {spectral_radius!r}; expected a number > 0")
-        if forget_bias is not None and not isinstance(self.cell, LSTMCell):
-            raise ValueError(f"forget_bias: got {forget_bias!r}; only an LSTM has a forget gate")
-        self.init, self.spectral_radius, self.forget_bias = init, spectral_radius, forget_bias
+        self.scheme = Scheme(init, init_scale, spectral_radius)
         rng = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
-        params = init_params(
-            gates=self.cell.gates,
-            input_size=self.input_size,
-            hidden_size=self.hidden_size,
-            output_size=self.output_size,
-            num_layers=self.num_layers,
-            init=init,
-            rng=rng,
-            init_scale=init_scale,
-            spectral_radius_=spectral_radius,
-            forget_bias=forget_bias,
-            gru=isinstance(self.cell, GRUCell),
-        )
+        params: dict[str, Array] = {}
+        for layer in range(self.num_layers):
+            D = self.input_size if layer == 0 else self.hidden_size
+            p = self.cell.init_layer(rng, D, self.hidden_size, self.scheme)
+            params |= {f"{name}_{layer}": v for name, v in p.items()}
+        params |= readout(rng, self.hidden_size, self.output_size, self.scheme)
         self.params = {k: v.astype(self.dtype) for k, v in params.items()}
+
+    @property
+    def kind(self) -> str:
+        return self.cell.name
+
+    @property
+    def init(self) -> str:
+        return self.scheme.init
+
+    @property
+    def spectral_radius(self) -> float | None:
+        return self.scheme.spectral_radius
 
     # -- parameters ---------------------------------------------------------------------
 
     @property
     def config(self) -> dict[str, Any]:
-        """The architecture, enough to rebuild the model around a params dict."""
+        """The architecture and its initialisation, enough to rebuild the model with
+        `build` (around a params dict, or afresh with the same seed)."""
         return {
             "cell": self.kind,
+            **self.cell.options(),
             "input_size": self.input_size,
             "hidden_size": self.hidden_size,
             "output_size": self.output_size,
             "num_layers": self.num_layers,
             "dtype": self.dtype.name,
+            "init": self.scheme.init,
+            "init_scale": self.scheme.init_scale,
+            "spectral_radius": self.scheme.spectral_radius,
         }
 
     def layer_params(self, layer: int) -> dict[str, Array]:
-        """Layer l's params without the suffix: U, W, b (and b_hn for GRU)."""
+        """Layer l's params without the suffix: U, W, b (and what else the cell has)."""
         suffix = f"_{layer}"
-        return {k[: -len(suffix)]: v for k, v in self.params.items() if k.endswith(suffix)}
+        return {
+            name: v
+            for k, v in self.params.items()
+            for name, sep, index in [k.rpartition("_")]
+            if sep and sep + index == suffix
+        }
+
+    def project(self, params: dict[str, Array]) -> dict[str, Array]:
+        """Params after an update, put back inside each layer's cell constraint (if any)."""
+        out = dict(params)
+        for layer in range(self.num_layers):
+            p = {k: params[f"{k}_{layer}"] for k in self.layer_params(layer)}
+            out |= {f"{k}_{layer}": v for k, v in self.cell.project(p).items()}
+        return out
 
     def set_params(self, params: dict[str, Array]) -> None:
         """Replace the params, checking keys, shapes, dtype and finiteness."""
@@ -216,10 +238,9 @@ class SequenceModel:
                 grads[f"U_{layer}"] = dUT.T
             else:
                 grads[f"U_{layer}"] = matmul(dax.reshape(T * B, G).T, inputs.reshape(T * B, -1))
-            grads[f"W_{layer}"] = matmul(dah.reshape(T * B, G).T, trace.h[:-1].reshape(T * B, -1))
             grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
-            if "b_hn" in p:
-                grads[f"b_hn_{layer}"] = dah[:, :, 2 * self.hidden_size :].sum(axis=(0, 1))
+            recurrent = self.cell.recurrent_grads(p, trace.h[:-1], dah)
+            grads |= {f"{k}_{layer}": v for k, v in recurrent.items()}
             if layer > 0:
                 dh_above = _rows(dax, p["U"])  # (T, B, H), backprop into the layer below
             elif input_grad and inputs.ndim == 3:
@@ -246,41 +267,35 @@ def _stack_states(per_layer: list[list[Array]]) -> State:
 
 
 class RNN(SequenceModel):
-    """Elman RNN, h_t = φ(U x_t + W h_{t−1} + b), o_t = V h_t + c."""
+    """Elman RNN, h_t = φ(U x_t + W h_{t−1} + b), o_t = V h_t + c; option nonlinearity."""
 
-    kind = "rnn"
-    cell: RNNCell
-
-    def __init__(self, *, nonlinearity: str = "tanh", **kwargs: Any) -> None:
-        self.cell = RNNCell(nonlinearity)
-        super().__init__(**kwargs)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return super().config | {"nonlinearity": self.cell.nonlinearity}
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cell="rnn", **kwargs)
 
 
 class LSTM(SequenceModel):
-    """LSTM (PyTorch gate order i, f, g, o) with state (h, c), o_t = V h_t + c."""
+    """LSTM (PyTorch gate order i, f, g, o) with state (h, c), o_t = V h_t + c; option
+    forget_bias."""
 
-    kind = "lstm"
-    cell = LSTMCell()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cell="lstm", **kwargs)
 
 
 class GRU(SequenceModel):
     """GRU (PyTorch gate order r, z, n, reset after the recurrent product), o_t = V h_t + c."""
 
-    kind = "gru"
-    cell = GRUCell()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cell="gru", **kwargs)
 
 
-MODELS: dict[str, type[SequenceModel]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+_CLASSES: dict[str, type[SequenceModel]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 def build(config: dict[str, Any], **kwargs: Any) -> SequenceModel:
-    """Rebuild a model from its `config` (plus init kwargs such as seed)."""
+    """Rebuild a model from its `config` (plus init kwargs such as seed): the cell's name
+    and options, then SequenceModel's arguments. RNN, LSTM and GRU come back as such."""
     config = dict(config)
-    kind = config.pop("cell", None)
-    if kind not in MODELS:
-        raise ValueError(f"cell: got {kind!r}; expected one of {', '.join(MODELS)}")
-    return MODELS[kind](**config, **kwargs)
+    name = cell_type(config.pop("cell", None)).name
+    if name in _CLASSES:
+        return _CLASSES[name](**config, **kwargs)
+    return SequenceModel(cell=name, **config, **kwargs)

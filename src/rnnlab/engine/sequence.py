@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from rnnlab.engine.cells import Cell, GRUCell
+from rnnlab.engine.cells import Cell
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -27,11 +28,12 @@ class LayerTrace:
     states[k] is state component k (h, then c for LSTM), each (T+1, B, H).
     deltas[k] is ∂L/∂states[k], each (T+1, B, H): the total gradient, through every path.
     dax (T, B, G) is ∂L/∂(U x_t + b); dah (T, B, G) is ∂L/∂(W h_{t−1}) (the same array
-    except for GRU).
+    except where a gate scales W h_{t−1}, as GRU's r). caches[t−1] is step t's cache, the
+    cell's NamedTuple.
     """
 
     states: list[Array]
-    caches: list[tuple] = field(repr=False)
+    caches: list[Any] = field(repr=False)
     deltas: list[Array] | None = None
     dax: Array | None = None
     dah: Array | None = None
@@ -55,8 +57,7 @@ def unroll(cell: Cell, p: Params, ax: Array, state0: tuple[Array, ...]) -> Layer
         buf[0] = s
     caches = []
     state = state0
-    # every step multiplies by Wᵀ: one contiguous copy beats T products on a transposed view
-    p = p | {"W_T": np.ascontiguousarray(p["W"].T)}
+    p = cell.prepare(p)
     for t in range(T):
         state, cache = cell.step(ax[t], state, p)
         for buf, s in zip(states, state, strict=True):
@@ -78,9 +79,7 @@ def bptt(cell: Cell, p: Params, trace: LayerTrace, dh_above: Array) -> tuple[Arr
     return dax, dah
 
 
-def backprop(
-    cell: Cell, p: Params, caches: tuple[Array, ...], dh_above: Array
-) -> tuple[list[Array], Array]:
+def backprop(cell: Cell, p: Params, caches: Any, dh_above: Array) -> tuple[list[Array], Array]:
     """bptt for caches stacked over time, each (T, n, ·), without keeping a trace: returns
     the δ's (each (T+1, n, H)) and dax. The local derivatives are computed for all steps at
     once, so each step is a few operations: the diagnostics' second backward pass, over a
@@ -98,11 +97,10 @@ def _backward(
     G = cell.gates * H
     deltas = [np.empty((T + 1, B, H), dtype=dh_above.dtype) for _ in cell.state_names]
     dax = np.empty((T, B, G), dtype=dh_above.dtype)
-    # only GRU's reset gate makes ∂L/∂(W h_{t−1}) differ from ∂L/∂(U x_t + b)
-    dah = np.empty_like(dax) if isinstance(cell, GRUCell) else dax
+    dah = np.empty_like(dax) if cell.separate_dah else dax
     dstate = tuple(np.zeros((B, H), dtype=dh_above.dtype) for _ in cell.state_names)
     delta, carried = deltas[0], deltas[1:]
-    vjp, gru = cell.vjp, dah is not dax
+    vjp, separate = cell.vjp, dah is not dax
     # the loop is bound by per-call costs (diagnostics run it over a few sequences), so each
     # step writes δ_t straight into its row instead of adding, then copying
     for t in reversed(range(T)):
@@ -111,7 +109,7 @@ def _backward(
             buf[t + 1] = d
         dax_t, dah_t, dstate = vjp((delta_t, *dstate[1:]), coefficients(t), p)
         dax[t] = dax_t
-        if gru:
+        if separate:
             dah[t] = dah_t
     for buf, d in zip(deltas, dstate, strict=True):
         buf[0] = d

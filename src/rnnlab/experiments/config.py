@@ -1,7 +1,8 @@
 """A run's config: one TOML file in sections [model], [task], [train]; its hash is the run id.
 
-    [model]  cell, hidden_size, num_layers, nonlinearity, init, init_scale, spectral_radius,
-             forget_bias, dtype
+    [model]  cell, hidden_size, num_layers, init, init_scale, spectral_radius, dtype, and
+             the cell's own options (rnn: nonlinearity; lstm: forget_bias; indrnn:
+             nonlinearity, recurrent_max)
     [task]   name, then that task's own parameters (T, variant, path, seed, ...)
     [train]  see rnnlab.train.TrainConfig
     [diagnostics]  every (default: ten diagnoses per run; 0: off), probe_size, jacobians
@@ -17,11 +18,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from rnnlab import tasks
 from rnnlab.diagnostics.verdict import RunInfo
-from rnnlab.engine.model import MODELS, SequenceModel
+from rnnlab.engine.cells import make_cell
+from rnnlab.engine.model import SequenceModel
+from rnnlab.engine.model import build as build_model
 from rnnlab.tasks.base import Task
 from rnnlab.train.config import DiagnosticsConfig, Frozen, TrainConfig, format_error
 from rnnlab.train.history import History
@@ -33,15 +36,32 @@ class ConfigError(ValueError):
 
 
 class ModelConfig(Frozen):
-    cell: Literal["rnn", "lstm", "gru"] = "rnn"
+    """The model: `cell` (a registered kind), then the options every cell shares, then
+    the cell's own options (the rnn's nonlinearity, the lstm's forget_bias, ...), which
+    the cell checks and fills in with its defaults, so that a config spelling a default
+    and one leaving it out are one run."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    cell: str = "rnn"
     hidden_size: int = Field(default=64, gt=0)
     num_layers: int = Field(default=1, gt=0)
-    nonlinearity: Literal["tanh", "relu", "sigmoid", "identity"] = "tanh"
     init: Literal["pytorch", "glorot", "normal", "orthogonal", "identity"] = "pytorch"
     init_scale: float | None = Field(default=None, gt=0)
     spectral_radius: float | None = Field(default=None, gt=0)
-    forget_bias: float | None = None
     dtype: Literal["float32", "float64"] = "float32"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cell_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("cell", "rnn"), str):
+            return data  # pydantic says what is wrong with it
+        options = {k: v for k, v in data.items() if k not in cls.model_fields}
+        cell = make_cell(data.get("cell", "rnn"), **options)  # one-line ValueErrors
+        return {k: v for k, v in data.items() if k in cls.model_fields} | cell.options()
+
+    @property
+    def cell_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class TaskConfig(Frozen):
@@ -154,21 +174,15 @@ def build(config: RunConfig) -> tuple[SequenceModel, Task]:
     """The model (seeded from train.seed) and the task a config describes."""
     task = build_task(config)
     m = config.model
-    kwargs: dict[str, Any] = dict(
-        input_size=task.input_size,
-        hidden_size=m.hidden_size,
-        output_size=task.output_size,
-        num_layers=m.num_layers,
-        dtype=m.dtype,
-        seed=config.train.seed,
-        init=m.init,
-        init_scale=m.init_scale,
-        spectral_radius=m.spectral_radius,
-        forget_bias=m.forget_bias,
-    )
-    if m.cell == "rnn":
-        kwargs["nonlinearity"] = m.nonlinearity
     try:
-        return MODELS[m.cell](**kwargs), task
+        model = build_model(
+            {"cell": m.cell, **m.cell_options}
+            | m.model_dump(include={"hidden_size", "num_layers", "dtype", "init"})
+            | m.model_dump(include={"init_scale", "spectral_radius"}),
+            input_size=task.input_size,
+            output_size=task.output_size,
+            seed=config.train.seed,
+        )
     except ValueError as err:
         raise ConfigError(f"model.{err}") from None
+    return model, task

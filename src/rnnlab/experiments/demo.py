@@ -243,7 +243,7 @@ def story_at_init(hidden_size: int = 64, batch_size: int = 32, seed: int = 0) ->
         ("LSTM", LSTM(**sizes)),
     ]:
         smax = float(np.linalg.norm(model.params["W_0"], 2))
-        tanh_rnn = isinstance(model, RNN) and model.cell.nonlinearity == "tanh"
-        bound = {lag: smax**lag for lag in LAGS} if tanh_rnn else None
+        gamma = model.cell.gamma  # None where no Pascanu bound holds (gated cells)
+        bound = None if gamma is None else {lag: (gamma * smax) ** lag for lag in LAGS}
         rows.append(StoryRow(name, smax, lag_ratios(model, X, Y), bound))
     return rows

@@ -9,8 +9,11 @@
     "train.seed" = [0, 1, 2]
     exclude = [{ "model.cell" = "rnn", "task.T" = 100 }]   # drops every point matching one
 
-Axis keys are TOML paths of config fields (quoted, or as nested tables). Every point is
-validated before anything runs or is written; points that give the same config run once.
+Axis keys are TOML paths of config fields (quoted, or as nested tables). An axis whose
+values are tables is a list of variants, each setting several fields at once (cells have
+different options):  "model" = [{ cell = "rnn", nonlinearity = "relu" }, { cell = "lstm" }].
+Every point is validated before anything runs or is written; points that give the same
+config run once.
 `run_sweep` drives the runs through an executor and records every result in the store.
 """
 
@@ -31,7 +34,8 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from rnnlab import tasks
-from rnnlab.experiments.config import ConfigError, RunConfig, validate
+from rnnlab.engine.cells import CELLS
+from rnnlab.experiments.config import ConfigError, ModelConfig, RunConfig, validate
 from rnnlab.experiments.executors import Executor
 from rnnlab.experiments.runner import one_line
 from rnnlab.experiments.select import flatten
@@ -85,7 +89,14 @@ def _check_field(key: str, task_names: Sequence[str]) -> None:
             raise ConfigError(
                 f"sweep.{key}: unknown key; {'.'.join(parts[:depth])} has no fields below it"
             )
-        if section.model_config.get("extra") == "allow":  # [task]: the task's parameters
+        extra = section.model_config.get("extra") == "allow" and name not in section.model_fields
+        if extra and section is ModelConfig:  # a cell's own option
+            options = sorted({o for c in CELLS.values() for o in c.option_names()})
+            if name in options and depth == len(parts) - 1:
+                return
+            fields = ", ".join([*section.model_fields, *options])
+            raise ConfigError(f"sweep.{key}: unknown key; expected one of {fields}")
+        if extra:  # [task]: the task's parameters
             if not task_names:
                 return  # an unknown task name: validating the points reports it
             allowed = sorted({"name", *(p for n in task_names for p in _task_parameters(n))})
@@ -110,7 +121,11 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
         node = node.setdefault(name, {})
         if not isinstance(node, dict):
             raise ConfigError(f"sweep.{key}: the base config's {name} is not a table")
-    node[last] = copy.deepcopy(value)
+    if isinstance(value, dict):  # a variant: its keys replace the base's, the rest stay
+        for inner, v in flatten(value).items():
+            _set(node.setdefault(last, {}), inner, v)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -139,7 +154,13 @@ def expand(data: dict[str, Any]) -> Sweep:
             raise ConfigError(f"sweep.{key}: got {values!r}; expected a non-empty list of values")
         if any(_same(v, w) for i, v in enumerate(values) for w in values[:i]):
             raise ConfigError(f"sweep.{key}: got {values!r}; expected distinct values")
-        _check_field(key, [n for n in task_names if n in tasks.names()])
+        known = [n for n in task_names if n in tasks.names()]
+        if all(isinstance(v, dict) for v in values):  # variants: each value a partial table
+            for variant in values:
+                for inner in flatten(variant):
+                    _check_field(f"{key}.{inner}", known)
+        else:
+            _check_field(key, known)
 
     if not isinstance(raw_exclude, list) or not all(isinstance(e, dict) for e in raw_exclude):
         raise ConfigError(

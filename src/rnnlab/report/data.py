@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.engine.cells import CELLS, Cell, RNNCell
 from rnnlab.experiments.select import flatten
 from rnnlab.experiments.store import Store, StoreError
 from rnnlab.train.history import History
@@ -93,17 +94,23 @@ def no_diagnoses(config: dict[str, Any]) -> str:
 
 
 def model_label(model: dict[str, Any]) -> str:
-    """'tanh RNN', 'IRNN', 'LSTM', 'GRU', with ρ(W) when it was set at initialisation."""
-    cell = model.get("cell", "rnn")
-    if cell != "rnn":
-        name = cell.upper()
-    elif model.get("nonlinearity") == "relu" and model.get("init") == "identity":
-        name = "IRNN"
-    else:
-        name = f"{model.get('nonlinearity', 'tanh')} RNN"
+    """'tanh RNN', 'IRNN', 'LSTM', 'GRU' (the cell's label), with ρ(W) when it was set at
+    initialisation."""
+    name = cell_of(model).label(model.get("init", "pytorch"))
     if model.get("spectral_radius") is not None:
         name += f", ρ {model['spectral_radius']:g}"
     return name
+
+
+def cell_of(model: dict[str, Any]) -> Cell:
+    """The cell a stored model config names, with its options; a kind or option this
+    version does not know (a store written by another) reads as its bare kind."""
+    cls = CELLS.get(model.get("cell", "rnn"), RNNCell)
+    options = {k: v for k, v in model.items() if k in cls.option_names()}
+    try:
+        return cls(**options)
+    except ValueError:
+        return cls()
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -251,9 +258,10 @@ def top_layer(record: Record) -> int:
 
 
 def gamma_sigma(record: Record) -> float | None:
-    """γ·σ_max(W) of the top layer of an Elman RNN (the Pascanu bound's factor per step);
-    None for gated cells, where no such bound holds."""
-    if record.get("run", {}).get("cell", record.get("model", {}).get("cell")) != "rnn":
+    """γ·σ_max(W) of the top layer of a cell the Pascanu bound holds for (its factor per
+    step); None for gated cells, where no such bound holds."""
+    kind = record.get("run", {}).get("cell", record.get("model", {}).get("cell"))
+    if kind not in CELLS or not CELLS[kind].bounded:
         return None
     layer = top_layer(record)
     gamma = next((a.get("gamma") for a in record.get("activations", []) if a["layer"] == layer), 1)

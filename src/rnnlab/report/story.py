@@ -18,6 +18,7 @@ from rnnlab.report.data import (
     Record,
     RunData,
     array,
+    cell_of,
     gamma_sigma,
     no_diagnoses,
     num,
@@ -92,11 +93,14 @@ def points(run: RunData) -> list[Point]:
 
 def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     flow = last["flow"]
-    cell = (last.get("run") or {}).get("cell") or run.config.get("model", {}).get("cell", "rnn")
+    model = run.config.get("model", {})
+    cell = cell_of(
+        model | {"cell": (last.get("run") or {}).get("cell") or model.get("cell", "rnn")}
+    )
     nl = _top(last, "nonlinearity")
-    if cell != "rnn":
+    if cell.carry is not None:
         one = (
-            f"Here: the {cell.upper()}'s candidate is tanh, mean φ′ "
+            f"Here: the {cell.title}'s candidate is tanh, mean φ′ "
             f"{_g(_top(first, 'mean_dphi'))} → {_g(_top(last, 'mean_dphi'))}; its gradient "
             "mostly travels through the carry (see the remedies)."
         )
@@ -141,7 +145,7 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
     if g1 is None:
         four = (
             f"Here: σ_max of the stacked W {_g(s0.get('sigma_max'))} → "
-            f"{_g(s1.get('sigma_max'))}; no such bound holds for {_article(cell)}: its carry "
+            f"{_g(s1.get('sigma_max'))}; no such bound holds for {cell.named()}: its carry "
             "is multiplied by gates, not by W."
         )
     else:
@@ -194,10 +198,6 @@ def _beyond_bound(record: Record, nl: Any) -> str:
     )
 
 
-def _article(cell: str) -> str:
-    return "an LSTM" if cell == "lstm" else f"a {cell.upper()}"
-
-
 def _pct(value: Any) -> str:
     v = num(value)
     return f"{v:.0%}" if math.isfinite(v) else "n/a"
@@ -206,8 +206,9 @@ def _pct(value: Any) -> str:
 def _remedies(run: RunData, first: Record | None, last: Record | None) -> str:
     model = run.config.get("model", {})
     clip = run.config.get("train", {}).get("clip", {})
-    irnn = model.get("nonlinearity") == "relu" and model.get("init") == "identity"
-    parts = ["IRNN: " + ("in use" if model.get("cell") == "rnn" and irnn else "not used")]
+    cell = cell_of(model)
+    irnn = cell.label(model.get("init", "pytorch")) == "IRNN"
+    parts = ["IRNN: " + ("in use" if irnn else "not used")]
     norms = array(r.get("grad_norm") for r in run.steps)
     finite = norms[np.isfinite(norms)]
     median = f"median pre-clip norm {_g(np.median(finite))}" if finite.size else "no steps"
@@ -224,9 +225,9 @@ def _remedies(run: RunData, first: Record | None, last: Record | None) -> str:
     if first is not None and last is not None and _top(last, "gate"):
         gate = _top(last, "gate")
         parts.append(
-            f"{model.get('cell', '').upper()}: mean {gate} gate {_g(_top(first, 'gate_mean'))} → "
+            f"{cell.title}: mean {gate} gate {_g(_top(first, 'gate_mean'))} → "
             f"{_g(_top(last, 'gate_mean'))}"
         )
     else:
-        parts.append(f"gated cell: {'in use' if model.get('cell') in ('lstm', 'gru') else 'no'}")
+        parts.append(f"gated cell: {'in use' if cell.carry is not None else 'no'}")
     return "Here: " + "; ".join(parts) + "."

@@ -100,17 +100,23 @@ def to_torch(model: SequenceModel) -> tuple[Any, Any]:
     kwargs: dict[str, Any] = dict(
         input_size=model.input_size, hidden_size=H, num_layers=L, dtype=dtype
     )
-    if isinstance(model, RNN):
-        module = torch.nn.RNN(nonlinearity=model.cell.nonlinearity, **kwargs)
-    else:
-        module = (torch.nn.LSTM if isinstance(model, LSTM) else torch.nn.GRU)(**kwargs)
+    modules = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+    if model.kind not in modules:
+        raise ValueError(
+            f"model: got {model.cell.named()}; expected an RNN, LSTM or GRU (torch has no "
+            "module for other cells)"
+        )
+    options = model.cell.options()  # nn.RNN's nonlinearity; nn.LSTM's forget bias is a bias
+    module = modules[model.kind](
+        **kwargs, **({"nonlinearity": options["nonlinearity"]} if "nonlinearity" in options else {})
+    )
     readout = torch.nn.Linear(H, model.output_size, dtype=dtype)
     p = model.params
     with torch.no_grad():
         for layer in range(L):
             b = p[f"b_{layer}"]
             b_hh = np.zeros_like(b)
-            if isinstance(model, GRU):
+            if f"b_hn_{layer}" in p:  # GRU: the bias r multiplies
                 b_hh[2 * H :] = p[f"b_hn_{layer}"]
             tensors = {
                 f"weight_ih_l{layer}": p[f"U_{layer}"],

@@ -28,9 +28,9 @@ from rnnlab.diagnostics import (
     summarise_flow,
 )
 from rnnlab.diagnostics.spectra import BlockSpectrum, singular_values
-from rnnlab.engine.activations import GAMMA
 from rnnlab.engine.blas import num_threads
-from rnnlab.engine.cells import Cell, GRUCell, LSTMCell, RNNCell
+from rnnlab.engine.cells import as_cell
+from rnnlab.engine.cells.base import index
 from rnnlab.torch.measure import ModuleTrace
 
 Array = np.ndarray
@@ -107,7 +107,8 @@ def _diagnosis(
             )
             for layer in range(len(mt.caches))
         ]
-    cell = mt.kind or "rnn"  # an unknown cell gets the remedies of a plain recurrence
+    # an unknown cell gets the remedies of a plain recurrence
+    cell = as_cell(mt.kind or "rnn", mt.nonlinearity)
     return assemble(
         model=mt.info,
         steps=T1 - 1,
@@ -118,7 +119,7 @@ def _diagnosis(
         jacobians=jacobians,
         spectra=spectra,
         activations=activations,
-        run=run or RunInfo(cell=cell, nonlinearity=mt.nonlinearity if cell == "rnn" else None),
+        run=run or RunInfo(cell=cell.name, nonlinearity=cell.options().get("nonlinearity")),
         thresholds=th,
         grad_norms=grad_norms,  # type: ignore[arg-type]
         nonfinite_steps=nonfinite_steps,
@@ -133,9 +134,9 @@ def _taken(mt: ModuleTrace, layer: int) -> tuple[Array, list[tuple[Array, ...]]]
     if mt.lengths is None:
         return h, caches
     taken = np.arange(1, h.shape[0])[:, None] <= mt.lengths  # (T, B)
-    rows = [np.stack(parts)[taken] for parts in zip(*caches, strict=True)]  # (N, ·) each
+    rows = caches[0]._make(np.stack(parts)[taken] for parts in zip(*caches, strict=True))
     h_taken = h[1:][taken]  # (N, S)
-    return np.stack([np.zeros_like(h_taken), h_taken]), [tuple(rows)]
+    return np.stack([np.zeros_like(h_taken), h_taken]), [rows]
 
 
 def _check_count(n: object, B: int) -> int:
@@ -149,26 +150,19 @@ def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:
     if mt.kind is None or mt.caches is None or mt.weights is None:
         return []
     t = mt.step
+    cell = as_cell(mt.kind, mt.nonlinearity)
     out = []
     for layer, (caches, w) in enumerate(zip(mt.caches, mt.weights, strict=True)):
-        steps = (tuple(a[chosen] for a in caches[j - 1]) for j in range(t, 0, -1))
+        steps = (index(caches[j - 1], chosen) for j in range(t, 0, -1))
         if "W_hr" in w:
             jacobians = (lstm_projection_jacobian(c, w["W"], w["W_hr"]) for c in steps)
         else:
-            cell = _engine_cell(mt.kind, mt.nonlinearity)
             jacobians = (cell.jacobian(c, {"W": w["W"]}) for c in steps)
-        gamma = sigma = None
-        if mt.kind == "rnn":
-            gamma = GAMMA[mt.nonlinearity or "tanh"]
+        gamma, sigma = cell.gamma, None
+        if gamma is not None:
             sigma = float(singular_values(w["W"])[0])
         out.append(layer_products(layer, t, chosen, jacobians, gamma, sigma))
     return out
-
-
-def _engine_cell(kind: str, nonlinearity: str | None) -> Cell:
-    if kind == "rnn":
-        return RNNCell(nonlinearity or "tanh")
-    return LSTMCell() if kind == "lstm" else GRUCell()
 
 
 def lstm_projection_jacobian(cache: tuple[Array, ...], W: Array, W_hr: Array) -> Array:

@@ -67,7 +67,7 @@ class ModuleTrace:
     lag: Array
     loss: float
     grad_norm: float
-    caches: list[list[tuple[Array, ...]]] | None
+    caches: list[list[Any]] | None
     weights: list[dict[str, Array]] | None
     lengths: Array | None = None
 
@@ -200,7 +200,7 @@ class _Pass:
         keep = keep[:, :, None]  # (T+1, B, 1): h_0..h_{n_b} are sequence b's
         self.states = [[p * keep for p in layer] for layer in self.states]
         self.deltas = [[d * keep for d in layer] for layer in self.deltas]
-        self.caches = [tuple(a * keep[1:] for a in cache) for cache in self.caches]
+        self.caches = [cache._make(a * keep[1:] for a in cache) for cache in self.caches]
 
     def module_trace(self, loss: float, grad_norm: float) -> ModuleTrace:
         torch = import_torch()
@@ -211,7 +211,7 @@ class _Pass:
         cache_list, weight_list = [], []
         for i, cache in enumerate(self.caches):
             arrays = [as_numpy(a) for a in cache]
-            cache_list.append([tuple(a[k] for a in arrays) for k in range(rec.steps)])
+            cache_list.append([cache._make(a[k] for a in arrays) for k in range(rec.steps)])
             w = weights(m, i // D, i % D)
             weight_list.append(
                 {"W": as_numpy(w["w_hh"])}
@@ -331,7 +331,7 @@ def module_info(name: str, m: Any) -> dict[str, Any]:
     names of its diagnosed layers ('l0', 'l0_reverse', ...)."""
     D = 2 if m.bidirectional else 1
     info: dict[str, Any] = {"cell": kind_of(m)}
-    if info["cell"] == "rnn":
+    if hasattr(m, "nonlinearity"):  # nn.RNN's φ, the engine RNN cell's option
         info["nonlinearity"] = m.nonlinearity
     return info | {
         "module": name,

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnlab.engine.cells.gru import GRUCache
+from rnnlab.engine.cells.lstm import LSTMCache
+from rnnlab.engine.cells.rnn import RNNCache
 from rnnlab.torch._torch import import_torch
 
 Tensor = Any  # torch.Tensor; torch is imported lazily
@@ -73,22 +76,22 @@ def step(
     return gru_step(ax, ah, state)
 
 
-def caches(kind: str, ax: Tensor, ah: Tensor, prev: Any, new: Any) -> tuple[Tensor, ...]:
-    """The engine cells' caches of steps whose ax, ah and states before (prev) and after (new)
-    were recorded, any leading dims ((T, B, ·) for a whole sequence at once): RNN (h_t,),
-    LSTM ([i f g o], c_{t−1}, tanh c_t), GRU (r, z, n, ah_n, h_{t−1}). No graph is kept."""
+def caches(kind: str, ax: Tensor, ah: Tensor, prev: Any, new: Any) -> Any:
+    """The engine cell's cache (its NamedTuple, of tensors) of steps whose ax, ah and states
+    before (prev) and after (new) were recorded, any leading dims ((T, B, ·) for a whole
+    sequence at once). No graph is kept."""
     torch = import_torch()
     with torch.no_grad():
         if kind == "rnn":
-            return (new[0],)
+            return RNNCache(new[0])
         if kind == "lstm":
             gates = ax + ah
             H = gates.shape[-1] // 4
             act = torch.sigmoid(gates)  # i, f, o; g is replaced next
             act[..., 2 * H : 3 * H] = torch.tanh(gates[..., 2 * H : 3 * H])
-            return act, prev[1], torch.tanh(new[1])
+            return LSTMCache(act, prev[1], torch.tanh(new[1]))
         ax_r, ax_z, ax_n = ax.chunk(3, dim=-1)
         ah_r, ah_z, ah_n = ah.chunk(3, dim=-1)
         r = torch.sigmoid(ax_r + ah_r)
         z = torch.sigmoid(ax_z + ah_z)
-        return r, z, torch.tanh(ax_n + r * ah_n), ah_n, prev[0]
+        return GRUCache(r, z, torch.tanh(ax_n + r * ah_n), ah_n, prev[0])

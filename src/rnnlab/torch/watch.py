@@ -259,7 +259,7 @@ class Watch:
                     ah = torch.nn.functional.linear(prev[0], cell.weight_hh, cell.bias_hh)
                 cache = caches(self.kind or "", ax, ah, prev, new)
                 # an unbatched cell call (D,) counts as a batch of one
-                return tuple(as_numpy(c if c.dim() == 2 else c[None]) for c in cache)
+                return cache._make(as_numpy(c if c.dim() == 2 else c[None]) for c in cache)
         return None
 
 

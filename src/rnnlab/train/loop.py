@@ -162,6 +162,7 @@ def fit(
                 grads, norm = clip(result.grads, config.clip.mode, config.clip.threshold)
                 lr = schedule.lr_at(step)
                 new_params, new_state = opt.update(model.params, grads, opt_state, lr)
+                new_params = model.project(new_params)  # a cell's constraint, if it has one
             record = {"step": step, "loss": result.loss, "lr": lr, "grad_norm": norm}
             record |= {f"grad_norm/{k}": v for k, v in param_norms(result.grads).items()}
             finite = math.isfinite(result.loss) and math.isfinite(norm) and _finite(new_params)

@@ -1,25 +1,76 @@
-"""Single-step, stateless recurrent cells. The loop over time lives in engine/sequence.py.
+"""Single-step, stateless recurrent cells, and the registry: the one list of kinds.
 
-Every cell has the same interface, so the sequence code and the diagnostics serve all three:
+Every cell subclasses `Cell` (cells/base.py, which lists what a cell declares), so the
+sequence code, the diagnostics, configs, reports and the torch bridge serve all of them:
 
-    gates                          G/H: rows of U and W are `gates` stacked (H, ·) blocks
-    state_names                    ("h",) or ("h", "c")
     step(ax, state, p)             -> (state, cache)      ax = U x_t + b, precomputed for all t
     coefficients(cache)            -> coef: the step's local derivatives; the cache's arrays
                                       may carry leading dims (all steps stacked at once)
     vjp(dstate, coef, p)           -> (dax, dah, dstate_prev), backward through one step
     jacobian(cache, p)             -> (B, S, S), ∂state_t/∂state_{t−1}, S = len(state)·H
 
-`p` holds the layer's params (W, and b_hn for GRU); `step` also reads `W_T`, Wᵀ made
-contiguous once per sequence by unroll, when present.
-`dax` is ∂L/∂(U x_t + b) and `dah` is ∂L/∂(W h_{t−1}); they differ only for GRU, whose reset
-gate multiplies the recurrent product. Weight gradients are then one GEMM over all T·B rows.
+`p` holds the layer's params as `cell.prepare` left them. `dax` is ∂L/∂(U x_t + b) and
+`dah` is ∂L/∂ of the recurrent term (W h_{t−1}); they differ only where a gate scales that
+term (GRU). The input projection's gradients are then one GEMM over all T·B rows, and the
+cell's `recurrent_grads` gives the rest. The cache is a NamedTuple per cell, read by name.
+
+A new cell is one file here plus one line in CELLS.
 """
 
+from rnnlab.engine.cells.base import Activations, Cell
 from rnnlab.engine.cells.gru import GRUCell
+from rnnlab.engine.cells.indrnn import IndRNNCell
 from rnnlab.engine.cells.lstm import LSTMCell
 from rnnlab.engine.cells.rnn import RNNCell
 
-Cell = RNNCell | LSTMCell | GRUCell
+CELLS: dict[str, type[Cell]] = {
+    RNNCell.name: RNNCell,
+    LSTMCell.name: LSTMCell,
+    GRUCell.name: GRUCell,
+    IndRNNCell.name: IndRNNCell,
+}
 
-__all__ = ["Cell", "GRUCell", "LSTMCell", "RNNCell"]
+
+def cell_type(name: object) -> type[Cell]:
+    """The registered cell class called `name`."""
+    if name not in CELLS:
+        raise ValueError(f"cell: got {name!r}; expected one of {', '.join(CELLS)}")
+    return CELLS[name]
+
+
+def make_cell(name: object, **options: object) -> Cell:
+    """The cell `name` with its options; a key that is not one of them is named."""
+    cls = cell_type(name)
+    allowed = cls.option_names()
+    for key, value in options.items():
+        if key not in allowed:
+            owners = [c.named() for c in CELLS.values() if key in c.option_names()]
+            has = f"only {' or '.join(owners)} has it" if owners else "no cell has it"
+            expected = ", ".join(allowed) or "none"
+            raise ValueError(
+                f"{key}: got {value!r}, but {has}; the {cls.title}'s options are {expected}"
+            )
+    return cls(**options)
+
+
+def as_cell(cell: Cell | str, nonlinearity: str | None = None) -> Cell:
+    """A Cell as given, or the cell called `cell`, with φ = nonlinearity if that kind has
+    one (what a caller knows that reads only a kind and a φ, as the torch bridge)."""
+    if isinstance(cell, Cell):
+        return cell
+    takes = "nonlinearity" in cell_type(cell).option_names()
+    return make_cell(cell, **({"nonlinearity": nonlinearity} if takes and nonlinearity else {}))
+
+
+__all__ = [
+    "CELLS",
+    "Activations",
+    "Cell",
+    "GRUCell",
+    "IndRNNCell",
+    "LSTMCell",
+    "RNNCell",
+    "as_cell",
+    "cell_type",
+    "make_cell",
+]

@@ -14,21 +14,52 @@ b is PyTorch's b_ih + [b_hr, b_hz, 0]; b_hn stays apart because r multiplies it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.engine import init as initialisers
 from rnnlab.engine.activations import sigmoid
+from rnnlab.engine.blas import matmul
+from rnnlab.engine.cells.base import Activations, Cell
 
 Array = np.ndarray
 Params = dict[str, Array]
 
 
-@dataclass(frozen=True)
-class GRUCell:
-    gates = 3
-    state_names = ("h",)
+class GRUCache(NamedTuple):
+    r: Array
+    z: Array
+    n: Array
+    ah_n: Array  # W_n h_{t−1} + b_hn, which r scales
+    h_prev: Array
 
-    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], tuple]:
+
+@dataclass(frozen=True)
+class GRUCell(Cell):
+    Cache = GRUCache
+    name = "gru"
+    title = "GRU"
+    gate_names = ("r", "z", "n")
+    carry = "z"
+    remedies = {"vanishing": ("orthogonal_w", "gated_cell"), "stuck": ("train_longer",)}
+    separate_dah = True  # r scales W_n h_{t−1} + b_hn
+
+    def init_layer(
+        self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme
+    ) -> Params:
+        """U, W, b and b_hn (H,), PyTorch's b_hn: r multiplies it, so it stays apart."""
+        shapes = {"U": (3 * H, D), "W": (3 * H, H), "b": (3 * H,), "b_hn": (H,)}
+        return initialisers.layer(rng, shapes, self.gates, scheme)
+
+    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+        T, B, G = dah.shape
+        return {
+            "W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1)),
+            "b_hn": dah[:, :, 2 * G // 3 :].sum(axis=(0, 1)),
+        }
+
+    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], GRUCache]:
         (h_prev,) = state
         H = h_prev.shape[1]
         ah = h_prev @ p.get("W_T", p["W"].T)  # (B, 3H)
@@ -38,9 +69,9 @@ class GRUCell:
         ah_n = ah[:, 2 * H :]
         n = np.tanh(ax[:, 2 * H :] + r * ah_n)
         h = n + z * (h_prev - n)
-        return (h,), (r, z, n, ah_n, h_prev)
+        return (h,), GRUCache(r, z, n, ah_n, h_prev)
 
-    def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
+    def coefficients(self, cache: GRUCache) -> tuple[Array, Array, Array]:
         """The step's local derivatives, for any leading dims: dh_da = [∂h_t/∂a_r,
         ∂h_t/∂a_z, ∂h_t/∂a_n] = [ah_n r' dh_dan, (h_{t−1} − n) z', dh_dan] with
         dh_dan = (1 − z) n', into the pre-activations of r, z, n; and r (which scales
@@ -65,7 +96,7 @@ class GRUCell:
         dh_prev += dh * z  # and through the carry z h_{t−1}
         return dax, dah, (dh_prev,)
 
-    def jacobian(self, cache: tuple, p: Params) -> Array:
+    def jacobian(self, cache: GRUCache, p: Params) -> Array:
         r, z, n, ah_n, h_prev = cache
         H = r.shape[1]
         Wr, Wz, Wn = (p["W"][k * H : (k + 1) * H] for k in range(3))
@@ -76,3 +107,7 @@ class GRUCell:
         idx = np.arange(H)
         J[:, idx, idx] += z
         return J
+
+    def activations(self, h: Array, cache: GRUCache) -> Activations:
+        """The candidate n = tanh(·) and the update gate z (h carries z ⊙ h_{t−1})."""
+        return Activations("tanh", cache.n, "z", cache.z)

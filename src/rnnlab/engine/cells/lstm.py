@@ -16,11 +16,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from math import isfinite
+from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.engine import init as initialisers
+from rnnlab.engine.cells.base import Activations, Cell
+
 Array = np.ndarray
 Params = dict[str, Array]
+
+
+class LSTMCache(NamedTuple):
+    gates: Array  # [i, f, g, o] after their nonlinearities, (·, 4H)
+    c_prev: Array  # c_{t−1}
+    tc: Array  # tanh(c_t)
 
 
 @cache
@@ -37,13 +48,39 @@ def _gate_affine(H: int, dtype: np.dtype) -> tuple[Array, Array, Array]:
 
 
 @dataclass(frozen=True)
-class LSTMCell:
-    gates = 4
+class LSTMCell(Cell):
+    """forget_bias: the forget gate's bias b_f at initialisation (None: the init's own)."""
+
+    forget_bias: float | None = None
+    Cache = LSTMCache
+    name = "lstm"
+    title = "LSTM"
+    gate_names = ("i", "f", "g", "o")
     state_names = ("h", "c")
+    carry = "f"
+    remedies = {
+        "vanishing": ("forget_bias", "orthogonal_w", "gated_cell"),
+        "stuck": ("train_longer", "forget_bias"),
+    }
+
+    def __post_init__(self) -> None:
+        b = self.forget_bias
+        if b is not None:
+            if isinstance(b, bool) or not isinstance(b, int | float) or not isfinite(b):
+                raise ValueError(f"forget_bias: got {b!r}; expected a finite number or none")
+            object.__setattr__(self, "forget_bias", float(b))  # 1 and 1.0 are one config
+
+    def init_layer(
+        self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme
+    ) -> Params:
+        p = super().init_layer(rng, D, H, scheme)
+        if self.forget_bias is not None:
+            p["b"][H : 2 * H] = self.forget_bias  # Gers et al. 2000; Jozefowicz et al. 2015
+        return p
 
     def step(
         self, ax: Array, state: tuple[Array, ...], p: Params
-    ) -> tuple[tuple[Array, Array], tuple]:
+    ) -> tuple[tuple[Array, Array], LSTMCache]:
         h_prev, c_prev = state
         H = h_prev.shape[1]
         scale, offset, _ = _gate_affine(H, ax.dtype)
@@ -58,9 +95,9 @@ class LSTMCell:
         c += i * g
         tc = np.tanh(c)
         h = o * tc
-        return (h, c), (gates, c_prev, tc)
+        return (h, c), LSTMCache(gates, c_prev, tc)
 
-    def coefficients(self, cache: tuple) -> tuple[Array, Array, Array]:
+    def coefficients(self, cache: LSTMCache) -> tuple[Array, Array, Array]:
         """The step's local derivatives, for any leading dims: ds_da, from the state (h, c)
         into the gate pre-activations, = [∂c_t/∂a_i, ∂c_t/∂a_f, ∂c_t/∂a_g, ∂h_t/∂a_o] =
         [g i', c_{t−1} f', i g', tanh(c_t) o'] (c_t for i, f, g; h_t for o),
@@ -91,7 +128,7 @@ class LSTMCell:
         np.multiply(dh, ds_da4[:, 3], out=da4[:, 3])  # into a_o
         return da, da, (da @ p["W"], dc * f)  # into h_{t−1} through W, c_{t−1} through f
 
-    def jacobian(self, cache: tuple, p: Params) -> Array:
+    def jacobian(self, cache: LSTMCache, p: Params) -> Array:
         gates, c_prev, tc = cache
         B, H = c_prev.shape
         i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
@@ -108,6 +145,12 @@ class LSTMCell:
         J[:, H:, :H] = dc_dh
         J[:, H:, H:] = _diag(f)
         return J
+
+    def activations(self, h: Array, cache: LSTMCache) -> Activations:
+        """The candidate g = tanh(·) and the forget gate f (c carries f ⊙ c_{t−1})."""
+        H = h.shape[-1]
+        g, f = cache.gates[..., 2 * H : 3 * H], cache.gates[..., H : 2 * H]
+        return Activations("tanh", g, "f", f)
 
 
 def _diag(v: Array) -> Array:

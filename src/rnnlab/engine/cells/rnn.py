@@ -8,35 +8,55 @@ J_t = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W,   and backward   J_tᵀ δ_t = W�
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from rnnlab.engine.activations import DPHI, PHI, check_nonlinearity
+from rnnlab.engine.activations import DPHI, GAMMA, PHI, check_nonlinearity
+from rnnlab.engine.cells.base import Activations, Cell
 
 Array = np.ndarray
 Params = dict[str, Array]
 
 
+class RNNCache(NamedTuple):
+    h: Array  # h_t = φ(a_t): φ'(a_t) is read from it
+
+
 @dataclass(frozen=True)
-class RNNCell:
+class RNNCell(Cell):
     nonlinearity: str = "tanh"
-    gates = 1
-    state_names = ("h",)
+    Cache = RNNCache
+    name = "rnn"
+    title = "RNN"
+    bounded = True
+    remedies = {
+        "vanishing": ("relu_identity", "gated_cell", "orthogonal_w"),
+        "stuck": ("train_longer", "gated_cell", "relu_identity"),
+    }
 
     def __post_init__(self) -> None:
         check_nonlinearity(self.nonlinearity)
 
-    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], tuple]:
+    @property
+    def gamma(self) -> float:
+        return GAMMA[self.nonlinearity]
+
+    def label(self, init: str = "pytorch") -> str:
+        if self.nonlinearity == "relu" and init == "identity":
+            return "IRNN"
+        return f"{self.nonlinearity} RNN"
+
+    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], RNNCache]:
         (h_prev,) = state
         a = h_prev @ p.get("W_T", p["W"].T)  # (B, H)
         a += ax
         h = PHI[self.nonlinearity](a, out=a)
-        return (h,), (h,)
+        return (h,), RNNCache(h)
 
-    def coefficients(self, cache: tuple) -> tuple[Array]:
+    def coefficients(self, cache: RNNCache) -> tuple[Array]:
         """J_t = diag(φ'(a_t)) W: the diagonal, from h_t."""
-        (h,) = cache
-        return (DPHI[self.nonlinearity](h),)
+        return (DPHI[self.nonlinearity](cache.h),)
 
     def vjp(
         self, dstate: tuple[Array, ...], coef: tuple, p: Params
@@ -45,6 +65,8 @@ class RNNCell:
         da = dh * dphi  # backprop into a through φ
         return da, da, (da @ p["W"],)  # and into h_{t−1} through W
 
-    def jacobian(self, cache: tuple, p: Params) -> Array:
-        (h,) = cache
-        return DPHI[self.nonlinearity](h)[:, :, None] * p["W"][None]  # (B, H, H)
+    def jacobian(self, cache: RNNCache, p: Params) -> Array:
+        return DPHI[self.nonlinearity](cache.h)[:, :, None] * p["W"][None]  # (B, H, H)
+
+    def activations(self, h: Array, cache: RNNCache) -> Activations:
+        return Activations(self.nonlinearity, h[1:], None, None)

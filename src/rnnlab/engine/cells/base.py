@@ -1,0 +1,149 @@
+"""What every cell declares, and the defaults of a cell whose W stacks H × H gate blocks.
+
+A cell is a frozen dataclass whose fields are its own options (the Elman RNN's φ, the
+LSTM's forget-gate bias): `model.config`, TOML configs and the torch bridge carry them
+under those names. Its class attributes say what the rest of rnnlab needs to know:
+
+    name          the registry key, as in configs: "rnn"
+    title         the display name: "RNN", "LSTM"
+    gate_names    the G blocks stacked in U, W and b, in order; ("",) for one block
+    state_names   ("h",) or ("h", "c"): the state tuple's parts, each (B, H)
+    Cache         the NamedTuple a step caches for the backward pass, read by name
+    carry         the gate that carries the state additively (LSTM "f", GRU "z"), or None
+    remedies      per verdict label, the remedies rnnlab.diagnostics ranks first for it
+    bounded       whether J_t = diag(φ'(a_t)) times the recurrent matrix, so that the
+                  Pascanu bound (γ·σ_max)^τ holds (Elman RNN, IndRNN; not gated cells)
+
+and its methods, besides step / coefficients / vjp / jacobian (see cells/__init__.py):
+
+    gamma                  γ = max |φ'| of a bounded cell; None for the others
+    init_layer(...)        one layer's params, float64
+    prepare(p)             the layer's params as `step` reads them (Wᵀ made contiguous)
+    recurrent_grads(...)   ∂L/∂ of the recurrent params, from ∂L/∂(W h_{t−1}) over all steps
+    recurrent_matrix(p)    the (G·H, H) matrix whose gate blocks the spectra read
+    project(p)             the params after an update, put back inside the cell's constraint
+    activations(h, cache)  what the activation statistics read
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from rnnlab.engine import init as initialisers
+from rnnlab.engine.blas import matmul
+
+Array = np.ndarray
+Params = dict[str, Array]
+
+
+class Activations(NamedTuple):
+    """What a layer's activation statistics read, each (T, B, H) over steps 1..T: the
+    output `phi` of the nonlinearity `nonlinearity` (φ' is computed from it), and the
+    carry gate's values with its name, or None for a cell without one."""
+
+    nonlinearity: str
+    phi: Array
+    gate: str | None
+    gate_values: Array | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell(ABC):
+    """The base of every cell: defaults for a cell with U (G·H, D), W (G·H, H), b (G·H,)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    gate_names: ClassVar[tuple[str, ...]] = ("",)
+    state_names: ClassVar[tuple[str, ...]] = ("h",)
+    carry: ClassVar[str | None] = None
+    bounded: ClassVar[bool] = False
+    remedies: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    Cache: ClassVar[type]  # the NamedTuple step returns
+    # ∂L/∂(W h_{t−1}) differs from ∂L/∂(U x_t + b) only where a gate scales W h_{t−1} (GRU)
+    separate_dah: ClassVar[bool] = False
+
+    @property
+    def gates(self) -> int:
+        return len(self.gate_names)
+
+    @property
+    def gamma(self) -> float | None:
+        return None
+
+    @classmethod
+    def named(cls) -> str:
+        """The title with its article, as an acronym is read: "an LSTM", "a GRU"."""
+        return ("an " if cls.title[0] in "AEFHILMNORSX" else "a ") + cls.title
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def options(self) -> dict[str, Any]:
+        """The cell's own options, as configs and `model.config` spell them."""
+        return dataclasses.asdict(self)
+
+    def label(self, init: str = "pytorch") -> str:
+        """How tables and reports name a model of this cell, initialised by `init`."""
+        return self.title
+
+    # -- parameters ---------------------------------------------------------------------
+
+    def init_layer(
+        self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme
+    ) -> Params:
+        """One layer's float64 params U (G·H, D), W (G·H, H), b (G·H,)."""
+        G = self.gates * H
+        return initialisers.layer(rng, {"U": (G, D), "W": (G, H), "b": (G,)}, self.gates, scheme)
+
+    def prepare(self, p: Params) -> Params:
+        # every step multiplies by Wᵀ: one contiguous copy beats T products on a transposed view
+        return p | {"W_T": np.ascontiguousarray(p["W"].T)}
+
+    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+        """∂L/∂W = Σ_t dah_tᵀ h_{t−1}, one GEMM over all T·B rows; h_prev (T, B, H) holds
+        h_0..h_{T−1} and dah (T, B, G·H) is ∂L/∂(W h_{t−1})."""
+        T, B, G = dah.shape
+        return {"W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1))}
+
+    def recurrent_matrix(self, p: Params) -> Array:
+        return p["W"]
+
+    def project(self, p: Params) -> Params:
+        return p
+
+    # -- one step, and its derivatives (any leading dims where noted) ------------------
+
+    @abstractmethod
+    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple, Any]:
+        """(state_t, cache) from ax = U x_t + b (B, G·H) and state_{t−1}."""
+
+    @abstractmethod
+    def coefficients(self, cache: Any) -> tuple[Array, ...]:
+        """The step's local derivatives, for caches with any leading dims."""
+
+    @abstractmethod
+    def vjp(self, dstate: tuple, coef: tuple, p: Params) -> tuple[Array, Array, tuple]:
+        """(dax, dah, dstate_{t−1}) from ∂L/∂state_t, backward through one step."""
+
+    @abstractmethod
+    def jacobian(self, cache: Any, p: Params) -> Array:
+        """∂state_t/∂state_{t−1}, (B, S, S) with S = len(state_names)·H."""
+
+    @abstractmethod
+    def activations(self, h: Array, cache: Any) -> Activations:
+        """From the layer's states h (T+1, B, H) and its caches stacked over steps 1..T."""
+
+    def stack(self, caches: list[Any]) -> Any:
+        """Per-step caches (tuples in the order of Cache) as one Cache of (T, ·) arrays."""
+        return self.Cache._make(np.stack(parts) for parts in zip(*caches, strict=True))
+
+
+def index(cache: Any, rows: Any) -> Any:
+    """The cache of the rows `rows` (a slice, or an index array over the leading dim)."""
+    return cache._make(a[rows] for a in cache)

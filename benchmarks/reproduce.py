@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab._atomic import atomic_write
 from rnnlab.diagnostics import history_stats
 from rnnlab.experiments.config import validate
 from rnnlab.experiments.executors import make_executor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
 from rnnlab.report.data import RunData, gamma_sigma, load_store, w_block
-from rnnlab.train.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "examples" / "reproduce"

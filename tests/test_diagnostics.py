@@ -12,6 +12,7 @@ import pytest
 import rnnlab
 from rnnlab.diagnostics import (
     DiagnosisCallback,
+    DiagnosisOptions,
     RunInfo,
     Thresholds,
     decay_factor,
@@ -489,6 +490,93 @@ def test_bad_settings_get_a_one_line_error(make, message):
         make()
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+# -- DiagnosisOptions: one object for the options of every entry point ----------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dependency_length": 0}, "dependency_length: got 0; expected an integer >= 1"),
+        ({"dependency_length": 2.5}, "dependency_length: got 2.5; expected an integer >= 1"),
+        ({"jacobian_sequences": -1}, "jacobian_sequences: got -1; expected an integer >= 0"),
+        ({"jacobian_sequences": True}, "jacobian_sequences: got True; expected an integer >= 0"),
+        ({"rng": 0}, "rng: got int; expected a numpy.random.Generator or None"),
+        ({"run": "lstm"}, "run: got str; expected a RunInfo or None"),
+        ({"thresholds": None}, "thresholds: got NoneType; expected a Thresholds"),
+    ],
+)
+def test_bad_options_get_a_one_line_error_naming_the_option(options, message):
+    model = linear_rnn(0.9)
+    X, Y = regression_batch(np.random.default_rng(0), T=10, B=2)
+    calls = [
+        lambda: DiagnosisOptions(**options),
+        lambda: diagnose(model, X, Y, loss="mse", **options),
+        lambda: DiagnosisCallback(model, X, Y, loss="mse", **options),
+        lambda: diagnose(model, X, Y, loss="mse", options=DiagnosisOptions(), **options),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == message
+    with pytest.raises(ValueError, match=r"^options: got dict; expected a DiagnosisOptions"):
+        diagnose(model, X, Y, loss="mse", options=options)
+    with pytest.raises(TypeError, match=r"^jacobian_sequence: unexpected keyword argument"):
+        diagnose(model, X, Y, loss="mse", jacobian_sequence=2)
+
+
+def test_options_and_their_keyword_form_give_the_same_diagnosis():
+    model = rnnlab.LSTM(input_size=3, hidden_size=4, output_size=2, seed=0, dtype="float64")
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((12, 6, 3)), rng.integers(0, 2, (12, 6))
+    settings = dict(
+        dependency_length=7,
+        jacobian_sequences=3,
+        run=RunInfo(cell="lstm", clip_mode="norm", clip_threshold=1.0),
+        thresholds=Thresholds(vanishing=0.05, horizon=0.01),
+    )
+    by_keywords = diagnose(model, X, Y, rng=np.random.default_rng(5), **settings)
+    options = DiagnosisOptions(rng=np.random.default_rng(5), **settings)
+    by_options = diagnose(model, X, Y, options=options)
+    assert by_options.to_dict(per_sequence=True) == by_keywords.to_dict(per_sequence=True)
+    # the options took effect: none of these is a default
+    assert by_options.flow.ratio_lag == 7 and by_options.flow.horizon_threshold == 0.01
+    assert by_options.run.clip_mode == "norm" and by_options.thresholds.vanishing == 0.05
+    (jp,) = by_options.jacobians
+    assert jp.sequences != [0, 1, 2] and len(jp.sequences) == 3  # drawn with the rng
+    assert diagnose(model, X, Y).flow.ratio_lag == 11  # the defaults: the longest lag, t − 1
+
+
+def test_a_keyword_beside_options_overrides_that_field_only():
+    model = linear_rnn(0.9)
+    X, Y = regression_batch(np.random.default_rng(0), T=30, B=4)
+    base = DiagnosisOptions(dependency_length=20, jacobian_sequences=2)
+    d = diagnose(model, X, Y, loss="mse", options=base, jacobian_sequences=0)
+    assert d.jacobians == [] and d.flow.ratio_lag == 20
+    assert d.flow.ratio == pytest.approx(0.9**20, rel=1e-10)
+    same = diagnose(model, X, Y, loss="mse", dependency_length=20, jacobian_sequences=0)
+    assert d.to_dict(per_sequence=True) == same.to_dict(per_sequence=True)
+    assert base.jacobian_sequences == 2  # options are frozen: the call changed nothing
+
+
+def test_callback_with_options_records_what_its_keyword_form_records():
+    model = linear_rnn(0.5)
+    X, Y = regression_batch(np.random.default_rng(0), T=30, B=4)
+    by_keywords = DiagnosisCallback(
+        model, X, Y, None, 2, loss="mse", dependency_length=20, jacobian_sequences=1
+    )
+    options = DiagnosisOptions(dependency_length=20, jacobian_sequences=1)
+    by_options = DiagnosisCallback(model, X, Y, None, 2, loss="mse", options=options)
+    assert by_options.options.run == RunInfo.from_model(model)  # the model's, as before
+    for probe in (by_keywords, by_options):
+        for step, norm in enumerate([1.0, 2.0, 1.0, 50.0], 1):
+            probe(step, model, grad_norm=norm)
+    assert [r["step"] for r in by_options.records] == [2, 4]
+    assert by_options.records == by_keywords.records
+    assert by_options.records[-1]["flow"]["ratio_lag"] == 20
+    assert len(by_options.records[-1]["jacobians"][0]["sequences"]) == 1
+    assert [by_options.due(s) for s in (1, 2, 3, 4)] == [False, True, False, True]
 
 
 def test_a_vanishing_lstm_is_told_to_open_its_forget_gate_first():

@@ -15,7 +15,13 @@ F = torch.nn.functional
 nn = torch.nn
 
 import rnnlab.torch as rt  # noqa: E402
-from rnnlab.diagnostics import diagnose, lag_profile  # noqa: E402
+from rnnlab.diagnostics import (  # noqa: E402
+    DiagnosisOptions,
+    RunInfo,
+    Thresholds,
+    diagnose,
+    lag_profile,
+)
 from rnnlab.experiments.store import Store  # noqa: E402
 from rnnlab.tasks import get as get_task  # noqa: E402
 from rnnlab.torch.diagnosis import lstm_projection_jacobian  # noqa: E402
@@ -312,6 +318,63 @@ def test_watch_without_cells_measures_a_hand_written_recurrence():
     assert rel_err(got.lag, want.lag) < 1e-12
     d = w.diagnose(torch.stack(outs).sin().sum())
     assert d.model["cell"] == "custom" and d.spectra == [] and d.jacobians == []
+
+
+def test_the_bridge_takes_options_or_their_keyword_form_alike():
+    torch.manual_seed(7)
+    T, B, D, H = 8, 5, 2, 3
+    gru, cell = nn.GRU(D, H, dtype=f64), nn.GRUCell(D, H, dtype=f64)
+    x = torch.randn(T, B, D, dtype=f64)
+
+    def loss_fn(m, x):
+        return m(x)[0].sin().sum()
+
+    settings = dict(
+        dependency_length=5,
+        jacobian_sequences=2,
+        run=RunInfo(cell="gru", clip_mode="norm", clip_threshold=1.0),
+        thresholds=Thresholds(horizon=0.01),
+    )
+
+    def loop(w):
+        h = w.step(torch.zeros(B, H, dtype=f64))
+        outs = []
+        for k in range(T):
+            h = w.step(cell(x[k], h))
+            outs.append(h)
+        return torch.stack(outs).sin().sum()
+
+    def draws():
+        return np.random.default_rng(3)
+
+    pairs = []
+    pairs.append(
+        (
+            rt.gradient_flow(gru, x, loss_fn, rng=draws(), **settings),
+            rt.gradient_flow(gru, x, loss_fn, options=DiagnosisOptions(rng=draws(), **settings)),
+        )
+    )
+    with rt.watch(cells=cell) as w:
+        loss = loop(w)
+        by_options = w.diagnose(loss, options=DiagnosisOptions(rng=draws(), **settings))
+        pairs.append((w.diagnose(loss, rng=draws(), **settings), by_options))
+    for by_keywords, by_options in pairs:
+        assert by_options.to_dict(per_sequence=True) == by_keywords.to_dict(per_sequence=True)
+        assert by_options.flow.ratio_lag == 5 and by_options.flow.horizon_threshold == 0.01
+        assert by_options.run.clip_mode == "norm" and len(by_options.jacobians[0].sequences) == 2
+    # the monitor leaves Jacobian products out unless asked; a keyword overrides options
+    monitor = rt.GradientFlowMonitor(gru, every=1, loss_fn=loss_fn, dependency_length=5)
+    assert monitor.options == DiagnosisOptions(dependency_length=5, jacobian_sequences=0)
+    assert monitor.step(x).jacobians == [] and monitor.config["monitor"]["dependency_length"] == 5
+    options = DiagnosisOptions(dependency_length=5, jacobian_sequences=2)
+    asked = rt.GradientFlowMonitor(gru, every=1, loss_fn=loss_fn, options=options)
+    assert len(asked.step(x).jacobians[0].sequences) == 2
+    overridden = rt.GradientFlowMonitor(
+        gru, every=1, loss_fn=loss_fn, options=options, jacobian_sequences=0
+    )
+    assert overridden.options == DiagnosisOptions(dependency_length=5, jacobian_sequences=0)
+    with pytest.raises(ValueError, match=r"^jacobian_sequences: got -1; expected an integer >= 0$"):
+        rt.gradient_flow(gru, x, loss_fn, jacobian_sequences=-1)
 
 
 # -- a real composite model -----------------------------------------------------------------

@@ -256,6 +256,27 @@ def test_diagnostics_are_recorded_and_resume_exactly(tmp_path):
     assert json.dumps(resumed.to_dict()) == json.dumps(straight.to_dict())
 
 
+def test_a_runs_diagnoses_take_their_options_from_its_diagnostics_config():
+    from rnnlab.diagnostics import DiagnosisOptions, RunInfo
+    from rnnlab.train import DiagnosticsConfig, RecordDiagnostics
+
+    task = get("adding", T=12, dtype="float64")
+    model = rnnlab.RNN(input_size=2, hidden_size=8, output_size=1, dtype="float64", seed=3)
+    config = TrainConfig(steps=10, clip=ClipConfig(mode="norm", threshold=1.0))
+    diagnostics = DiagnosticsConfig(every=5, probe_size=4, jacobians=3)
+    run = RunInfo.from_model(model, clip_mode="norm", clip_threshold=1.0)
+    want = DiagnosisOptions(dependency_length=task.dependency_length, jacobian_sequences=3, run=run)
+    assert diagnostics.options(task, run) == want
+    record = RecordDiagnostics(model, task, config, diagnostics)
+    assert record.probe.options == want and record.probe.every == 5
+    history = History()
+    for step in (4, 5):
+        record(step, model, history)
+    (d,) = history.diagnostics
+    assert d["step"] == 5 and d["flow"]["ratio_lag"] == task.dependency_length
+    assert len(d["jacobians"][0]["sequences"]) == 3 and d["run"]["clip_mode"] == "norm"
+
+
 def test_history_truncated_to_a_step_is_the_history_of_that_step():
     """What an exact resume restores: steps, evals, skip count and the last finite norm as
     they were after `step` steps, whatever was recorded later."""

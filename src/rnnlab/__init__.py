@@ -1,6 +1,6 @@
 """rnnlab: a laboratory for gradient flow in recurrent neural networks."""
 
-from rnnlab.diagnostics import Diagnosis, diagnose
+from rnnlab.diagnostics import Diagnosis, DiagnosisOptions, diagnose
 from rnnlab.engine import (
     GRU,
     LSTM,
@@ -18,6 +18,7 @@ __all__ = [
     "RNN",
     "BPTTResult",
     "Diagnosis",
+    "DiagnosisOptions",
     "SequenceModel",
     "diagnose",
     "get_num_threads",

@@ -75,11 +75,9 @@ def diagnose_command(
         Y,
         mask,
         loss=task.loss,
-        dependency_length=task.dependency_length,
-        jacobian_sequences=config.diagnostics.jacobians,
         grad_norms=norms or None,
         learning=learning,
-        run=run_info(config, model),
+        options=config.diagnostics.options(task, run_info(config, model)),  # as in training
     )
     if as_json:
         click.echo(source, err=True)  # stdout holds the JSON alone

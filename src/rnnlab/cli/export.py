@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
+from rnnlab._atomic import atomic_write
 from rnnlab.experiments.select import flatten, select
 from rnnlab.experiments.store import STATUSES, Store
-from rnnlab.train.checkpoint import atomic_write
 
 RUN_FIELDS = (
     "id",

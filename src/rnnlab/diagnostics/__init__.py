@@ -4,6 +4,9 @@
     print(d)            # verdict, lag profile, spectra, evidence, remedies
     d.to_dict()         # JSON-safe, for the results store
 
+DiagnosisOptions holds the options (dependency_length, jacobian_sequences, rng, run,
+thresholds) that diagnose and every other entry point take as `options=` or as keywords.
+
 The pieces are usable alone on a trace from model.loss_and_grads: gradient_flow (δ norms,
 per-step weight contributions, lag profile and its summary numbers), jacobian_products,
 weight_spectra, activation_stats, history_stats and judge. They measure and change nothing.
@@ -39,6 +42,7 @@ from rnnlab.diagnostics.jacobian import (
     pascanu_bound,
     product_log_norms,
 )
+from rnnlab.diagnostics.options import DiagnosisOptions
 from rnnlab.diagnostics.spectra import BlockSpectrum, block_spectra, weight_spectra
 from rnnlab.diagnostics.verdict import (
     HistoryStats,
@@ -57,6 +61,7 @@ __all__ = [
     "BlockSpectrum",
     "Diagnosis",
     "DiagnosisCallback",
+    "DiagnosisOptions",
     "GradientFlow",
     "HistoryStats",
     "JacobianProducts",

@@ -33,6 +33,13 @@ def check_lag(name: str, lag: object, t: int) -> int:
     return int(lag)
 
 
+def check_count(name: str, value: object, minimum: int) -> int:
+    """An integer >= minimum (a count, or a cadence in steps)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name}: got {value!r}; expected an integer >= {minimum}")
+    return int(value)
+
+
 def check_positive(name: str, value: object) -> float:
     if (
         isinstance(value, bool)

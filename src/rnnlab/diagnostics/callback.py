@@ -14,12 +14,15 @@ Jacobian products (O(t·n·S³) for n = jacobian_sequences); spread it with `eve
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from rnnlab.diagnostics._common import check_count
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
-from rnnlab.diagnostics.verdict import Learning, RunInfo, Thresholds
+from rnnlab.diagnostics.options import DiagnosisOptions, options_from
+from rnnlab.diagnostics.verdict import Learning, RunInfo
 from rnnlab.engine.model import SequenceModel, State
 
 Array = np.ndarray
@@ -28,8 +31,9 @@ Array = np.ndarray
 class DiagnosisCallback:
     """Diagnose `model` on (X, Y, mask) at every step that is a multiple of `every`.
 
-    records: the dicts recorded so far; latest: the last Diagnosis; grad_norms: every
-    pre-clip norm passed to __call__. `run` defaults to RunInfo.from_model(model).
+    options (or its fields as keywords, overriding it): as for diagnose; `run` defaults to
+    RunInfo.from_model(model). records: the dicts recorded so far; latest: the last
+    Diagnosis; grad_norms: every pre-clip norm passed to __call__.
     """
 
     def __init__(
@@ -42,27 +46,21 @@ class DiagnosisCallback:
         *,
         loss: str = "cross_entropy",
         h0: State | None = None,
-        dependency_length: int | None = None,
-        jacobian_sequences: int = 4,
-        rng: np.random.Generator | None = None,
-        run: RunInfo | None = None,
-        thresholds: Thresholds | None = None,
+        options: DiagnosisOptions | None = None,
+        **keywords: Any,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every: got {every!r}; expected an integer >= 1")
-        self.X, self.Y, self.mask, self.h0 = X, Y, mask, h0
-        self.every = every
-        self.options: dict[str, Any] = dict(
-            loss=loss,
-            dependency_length=dependency_length,
-            jacobian_sequences=jacobian_sequences,
-            rng=rng,
-            run=run or RunInfo.from_model(model),
-            thresholds=thresholds,
-        )
+        self.every = check_count("every", every, 1)
+        self.X, self.Y, self.mask, self.h0, self.loss = X, Y, mask, h0, loss
+        self.options = options_from(options, keywords)
+        if self.options.run is None:
+            self.options = replace(self.options, run=RunInfo.from_model(model))
         self.records: list[dict[str, Any]] = []
         self.grad_norms: list[float] = []
         self.latest: Diagnosis | None = None
+
+    def due(self, step: int) -> bool:
+        """Whether `step` is one the callback diagnoses at (a multiple of `every`)."""
+        return step % self.every == 0
 
     def __call__(
         self,
@@ -78,17 +76,18 @@ class DiagnosisCallback:
         validation loss against its task's baseline, lets the verdict say "stuck"."""
         if grad_norm is not None:
             self.grad_norms.append(float(grad_norm))
-        if step % self.every != 0 and not force:
+        if not self.due(step) and not force:
             return None
         self.latest = diagnose(
             model,
             self.X,
             self.Y,
             self.mask,
-            h0=self.h0,
+            self.loss,
+            self.h0,
             grad_norms=self.grad_norms or None,
             learning=learning,
-            **self.options,
+            options=self.options,
         )
         record = {"step": int(step)} | self.latest.to_dict()
         self.records.append(record)

@@ -14,6 +14,7 @@ from rnnlab.diagnostics._common import jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianProducts, jacobian_products
+from rnnlab.diagnostics.options import DiagnosisOptions, options_from
 from rnnlab.diagnostics.spectra import BlockSpectrum, weight_spectra
 from rnnlab.diagnostics.verdict import (
     Learning,
@@ -88,34 +89,31 @@ def diagnose(
     mask: Array | None = None,
     loss: str = "cross_entropy",
     h0: State | None = None,
-    dependency_length: int | None = None,
     *,
     step: int | None = None,
-    jacobian_sequences: int = 4,
-    rng: np.random.Generator | None = None,
     grad_norms: Sequence[float] | Array | None = None,
     nonfinite_steps: int | None = None,
     learning: Learning | None = None,
-    run: RunInfo | None = None,
-    thresholds: Thresholds | None = None,
+    options: DiagnosisOptions | None = None,
+    **keywords: Any,
 ) -> Diagnosis:
     """Diagnose `model` on one batch (X, Y, mask, loss and h0 as for loss_and_grads).
 
-    step: the step t whose loss L_t is followed back (default T). dependency_length: the
-    task's, where the verdict reads the lag profile (default: the longest lag, t − 1).
-    jacobian_sequences: how many sequences get Jacobian products (O(t·n·S³); 0 skips them),
-    the first n, or drawn with `rng`. grad_norms / nonfinite_steps: a run's pre-clip global
-    gradient norms so far, for spikes, growth and non-finite steps. learning: the run's last
-    validation loss against its task's baseline (for the stuck verdict). run: what the run
-    uses (default read off the model, no clipping). The model is not changed.
+    step: the step t whose loss L_t is followed back (default T). grad_norms /
+    nonfinite_steps: a run's pre-clip global gradient norms so far, for spikes, growth and
+    non-finite steps. learning: the run's last validation loss against its task's baseline
+    (for the stuck verdict). options: a DiagnosisOptions (dependency_length,
+    jacobian_sequences, rng, run, thresholds), whose fields may also be given as keywords,
+    overriding those of `options`. The model is not changed.
 
     Weights or gradients that overflowed give a verdict that says so, never an exception
     or a numpy warning: the measurements are taken with floating-point errors silenced and
     non-finite values are reported as such.
     """
+    opts = options_from(options, keywords)
     if not isinstance(model, SequenceModel):
         raise ValueError(f"model: got {type(model).__name__}; expected an rnnlab RNN, LSTM or GRU")
-    th = thresholds or Thresholds()
+    th = opts.thresholds
     res = model.loss_and_grads(X, Y, loss=loss, mask=mask, h0=h0)
     T, B = res.trace.outputs.shape[:2]
     flow = gradient_flow(
@@ -126,13 +124,13 @@ def diagnose(
         loss=loss,
         mask=mask,
         step=step,
-        dependency_length=dependency_length,
+        dependency_length=opts.dependency_length,
         horizon_threshold=th.horizon,
     )
-    n = _check_count(jacobian_sequences, B)
+    n = min(int(opts.jacobian_sequences), B)  # a small batch measures all its sequences
     jacobians = []
     if n:
-        chosen = np.sort(rng.choice(B, n, replace=False)) if rng is not None else n
+        chosen = np.sort(opts.rng.choice(B, n, replace=False)) if opts.rng is not None else n
         jacobians = jacobian_products(model, res.trace, step=flow.lag.step, sequences=chosen)
     spectra = weight_spectra(model)
     activations = activation_stats(model, res.trace, th.saturation)
@@ -147,7 +145,7 @@ def diagnose(
         jacobians=jacobians,
         spectra=spectra,
         activations=activations,
-        run=run or RunInfo.from_model(model),
+        run=opts.run or RunInfo.from_model(model),
         thresholds=th,
         grad_norms=grad_norms,
         nonfinite_steps=nonfinite_steps,
@@ -206,12 +204,6 @@ def assemble(
         run=run,
         thresholds=th,
     )
-
-
-def _check_count(n: object, B: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"jacobian_sequences: got {n!r}; expected an integer >= 0")
-    return min(int(n), B)  # a small batch measures all its sequences
 
 
 def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from rnnlab._atomic import atomic_write
 from rnnlab.report.data import RunData
 
 FOLDER = ".report-cache"
@@ -52,8 +53,6 @@ def section(store: Path, run: RunData, parts: tuple, render: Callable[[], str]) 
     except OSError:
         pass
     text = render()
-    from rnnlab.train.checkpoint import atomic_write
-
     try:
         folder.mkdir(exist_ok=True)
         for old in folder.glob(f"{run.id}-*.html"):  # an earlier version of this section

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rnnlab._atomic import atomic_write
 from rnnlab.report import html, plots
 from rnnlab.report.data import RunData, load_run_folder, load_store, load_store_run
 
@@ -26,8 +27,6 @@ PathLike = str | os.PathLike[str]
 
 
 def _write(path: PathLike, text: str) -> Path:
-    from rnnlab.train.checkpoint import atomic_write
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text.encode())

@@ -17,9 +17,9 @@ import numpy as np
 
 from rnnlab.diagnostics import (
     Diagnosis,
+    DiagnosisOptions,
     JacobianProducts,
     RunInfo,
-    Thresholds,
     assemble,
     block_spectra,
     layer_activation_stats,
@@ -38,43 +38,26 @@ Array = np.ndarray
 
 def diagnosis(
     mt: ModuleTrace,
+    options: DiagnosisOptions,
     *,
-    dependency_length: int | None = None,
-    jacobian_sequences: int = 4,
-    rng: np.random.Generator | None = None,
     grad_norms: object = None,
     nonfinite_steps: int | None = None,
-    run: RunInfo | None = None,
-    thresholds: Thresholds | None = None,
 ) -> Diagnosis:
     """The Diagnosis of one traced module; the arguments are diagnose()'s."""
     # Right after a torch pass, numpy's BLAS threads contend with torch's OpenMP threads and
     # the many small SVDs of the Jacobian products ran ~10× slower; one thread avoids it.
     with num_threads(1):
-        return _diagnosis(
-            mt,
-            dependency_length=dependency_length,
-            jacobian_sequences=jacobian_sequences,
-            rng=rng,
-            grad_norms=grad_norms,
-            nonfinite_steps=nonfinite_steps,
-            run=run,
-            thresholds=thresholds,
-        )
+        return _diagnosis(mt, options, grad_norms=grad_norms, nonfinite_steps=nonfinite_steps)
 
 
 def _diagnosis(
     mt: ModuleTrace,
+    options: DiagnosisOptions,
     *,
-    dependency_length: int | None,
-    jacobian_sequences: int,
-    rng: np.random.Generator | None,
     grad_norms: object,
     nonfinite_steps: int | None,
-    run: RunInfo | None,
-    thresholds: Thresholds | None,
 ) -> Diagnosis:
-    th = thresholds or Thresholds()
+    th, rng, run = options.thresholds, options.rng, options.run
     t = mt.step
     L, T1, B = mt.states["h"].shape[:3]
     delta_norm = {
@@ -85,9 +68,12 @@ def _diagnosis(
     norms = np.linalg.norm(mt.lag[:, t:0:-1][:, :, reach], axis=3)  # (L, t, n): τ = 0..t−1
     lag = profile_from_norms(t, norms, [int(i) for i in reach])
     flow = summarise_flow(
-        delta_norm, lag, dependency_length=dependency_length, horizon_threshold=th.horizon
+        delta_norm,
+        lag,
+        dependency_length=options.dependency_length,
+        horizon_threshold=th.horizon,
     )
-    n = min(_check_count(jacobian_sequences, B), reach.size)
+    n = min(int(options.jacobian_sequences), reach.size)
     chosen = [int(i) for i in reach[:n]]
     if n and rng is not None:
         chosen = sorted(int(i) for i in reach[rng.choice(reach.size, n, replace=False)])
@@ -137,12 +123,6 @@ def _taken(mt: ModuleTrace, layer: int) -> tuple[Array, list[tuple[Array, ...]]]
     rows = caches[0]._make(np.stack(parts)[taken] for parts in zip(*caches, strict=True))
     h_taken = h[1:][taken]  # (N, S)
     return np.stack([np.zeros_like(h_taken), h_taken]), [rows]
-
-
-def _check_count(n: object, B: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"jacobian_sequences: got {n!r}; expected an integer >= 0")
-    return min(int(n), B)
 
 
 def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
+from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
+from rnnlab.diagnostics.options import options_from
 from rnnlab.torch.diagnosis import diagnosis
 from rnnlab.torch.measure import trace
 from rnnlab.torch.twin import recurrent_modules
@@ -28,13 +27,10 @@ def gradient_flow(
     *,
     module: str | None = None,
     output_step: int | None = None,
-    dependency_length: int | None = None,
-    jacobian_sequences: int = 4,
-    rng: np.random.Generator | None = None,
     grad_norms: Any = None,
     nonfinite_steps: int | None = None,
-    run: RunInfo | None = None,
-    thresholds: Thresholds | None = None,
+    options: DiagnosisOptions | None = None,
+    **keywords: Any,
 ) -> Diagnosis:
     """Diagnose the gradient flow through time of one recurrent module of `model`.
 
@@ -42,13 +38,15 @@ def gradient_flow(
     it (a path of model.named_modules()); it may be left out when there is only one.
     loss_fn(model, batch) -> scalar tensor: the user's own loss, run once with that module
     unrolled step by step (twin.py). output_step: the step t whose loss L_t the lag profile
-    follows back (default T). dependency_length, jacobian_sequences, rng, grad_norms,
-    nonfinite_steps, run and thresholds are as for rnnlab.diagnose. The module may take a
-    PackedSequence: steps past a sequence's end are masked out, and the lag profile and
-    Jacobian products of step t use the sequences that reach t (diagnosis.py).
+    follows back (default T). grad_norms, nonfinite_steps and options (or its fields as
+    keywords: dependency_length, jacobian_sequences, rng, run, thresholds) are as for
+    rnnlab.diagnose. The module may take a PackedSequence: steps past a sequence's end are
+    masked out, and the lag profile and Jacobian products of step t use the sequences that
+    reach t (diagnosis.py).
 
     The model's parameters, their .grad, its buffers and the RNG streams are as before.
     """
+    opts = options_from(options, keywords)
     found = recurrent_modules(model)
     if module is None:
         if len(found) > 1:
@@ -58,13 +56,4 @@ def gradient_flow(
             )
         module = next(iter(found))
     traces = trace(model, batch, loss_fn, modules=[module], output_step=output_step)
-    return diagnosis(
-        traces[module],
-        dependency_length=dependency_length,
-        jacobian_sequences=jacobian_sequences,
-        rng=rng,
-        grad_norms=grad_norms,
-        nonfinite_steps=nonfinite_steps,
-        run=run,
-        thresholds=thresholds,
-    )
+    return diagnosis(traces[module], opts, grad_norms=grad_norms, nonfinite_steps=nonfinite_steps)

@@ -45,8 +45,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import maths
-from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
+from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
+from rnnlab.diagnostics._common import check_count
 from rnnlab.diagnostics.diagnose import SHOWN_LAGS
+from rnnlab.diagnostics.options import options_from
 from rnnlab.torch.flow import gradient_flow
 from rnnlab.torch.measure import module_info
 from rnnlab.torch.twin import recurrent_modules
@@ -54,11 +56,13 @@ from rnnlab.torch.twin import recurrent_modules
 if TYPE_CHECKING:
     from rnnlab.experiments.store import Store
 
+MONITOR_OPTIONS = DiagnosisOptions(jacobian_sequences=0)
+
 
 class GradientFlowMonitor:
-    """See the module docstring. jacobian_sequences defaults to 0 here: Jacobian products
-    cost O(t·n·S³) per diagnosis and would dominate the overhead; the rest of the arguments
-    are gradient_flow's."""
+    """See the module docstring. options (or its fields as keywords, overriding it) are
+    gradient_flow's, except that without an options object jacobian_sequences defaults to
+    0: Jacobian products cost O(t·n·S³) per diagnosis and would dominate the overhead."""
 
     def __init__(
         self,
@@ -68,16 +72,14 @@ class GradientFlowMonitor:
         loss_fn: Callable[[Any, Any], Any],
         module: str | None = None,
         output_step: int | None = None,
-        dependency_length: int | None = None,
-        jacobian_sequences: int = 0,
-        run: RunInfo | None = None,
-        thresholds: Thresholds | None = None,
         store: str | os.PathLike[str] | None = None,
         run_id: str | None = None,
         tensorboard: Any = None,
+        options: DiagnosisOptions | None = None,
+        **keywords: Any,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every: got {every!r}; expected an integer >= 1")
+        every = check_count("every", every, 1)
+        self.options = options_from(options, keywords, default=MONITOR_OPTIONS)
         if not callable(loss_fn):
             raise ValueError(
                 f"loss_fn: got {type(loss_fn).__name__}; expected loss_fn(model, batch)"
@@ -94,14 +96,7 @@ class GradientFlowMonitor:
                 f"module: got {self.module!r}; expected one of {', '.join(map(repr, found))}"
             )
         self.model, self.loss_fn, self.every = model, loss_fn, every
-        self.options: dict[str, Any] = dict(
-            module=self.module,
-            output_step=output_step,
-            dependency_length=dependency_length,
-            jacobian_sequences=jacobian_sequences,
-            run=run,
-            thresholds=thresholds,
-        )
+        self.output_step = output_step
         self.records: list[dict[str, Any]] = []
         self.grad_norms: list[float] = []
         self.latest: Diagnosis | None = None
@@ -115,7 +110,7 @@ class GradientFlowMonitor:
                 "model_class": type(model).__name__,
                 "every": every,
                 "output_step": output_step,
-                "dependency_length": dependency_length,
+                "dependency_length": self.options.dependency_length,
             },
         }
         self.store = None if store is None else os.fspath(store)
@@ -155,7 +150,13 @@ class GradientFlowMonitor:
         if s % self.every != 0:
             return None
         d = gradient_flow(
-            self.model, batch, self.loss_fn, grad_norms=self.grad_norms or None, **self.options
+            self.model,
+            batch,
+            self.loss_fn,
+            module=self.module,
+            output_step=self.output_step,
+            grad_norms=self.grad_norms or None,
+            options=self.options,
         )
         self.latest = d
         self.records.append({"step": s} | d.to_dict())

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
+from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
+from rnnlab.diagnostics.options import options_from
 from rnnlab.torch._torch import import_torch
 from rnnlab.torch.diagnosis import diagnosis
 from rnnlab.torch.measure import (
@@ -164,24 +165,18 @@ class Watch:
         loss: Any,
         *,
         output_step: int | None = None,
-        dependency_length: int | None = None,
-        jacobian_sequences: int = 4,
-        rng: np.random.Generator | None = None,
         grad_norms: Any = None,
         nonfinite_steps: int | None = None,
-        run: RunInfo | None = None,
-        thresholds: Thresholds | None = None,
+        options: DiagnosisOptions | None = None,
+        **keywords: Any,
     ) -> Diagnosis:
         """The Diagnosis of the watched loop, as gradient_flow gives for a module."""
+        opts = options_from(options, keywords)
         return diagnosis(
             self.trace(loss, output_step=output_step),
-            dependency_length=dependency_length,
-            jacobian_sequences=jacobian_sequences,
-            rng=rng,
+            opts,
             grad_norms=grad_norms,
             nonfinite_steps=nonfinite_steps,
-            run=run,
-            thresholds=thresholds,
         )
 
     # -- internals ---------------------------------------------------------------------

@@ -32,6 +32,7 @@ class RecordDiagnostics:
     ) -> None:
         X, Y, mask = (a[:, : diagnostics.probe_size] for a in task.validation)
         clip = config.clip
+        run = run or RunInfo.from_model(model, clip_mode=clip.mode, clip_threshold=clip.threshold)
         self.probe = DiagnosisCallback(
             model,
             X,
@@ -39,16 +40,13 @@ class RecordDiagnostics:
             mask,
             every=diagnostics.cadence(config.steps),
             loss=task.loss,
-            dependency_length=task.dependency_length,
-            jacobian_sequences=diagnostics.jacobians,
-            run=run
-            or RunInfo.from_model(model, clip_mode=clip.mode, clip_threshold=clip.threshold),
+            options=diagnostics.options(task, run),
         )
         self.baseline = float(task.baseline)
         self.steps = config.steps
 
     def __call__(self, step: int, model: SequenceModel, history: History) -> None:
-        due = step % self.probe.every == 0 or step == self.steps  # the end is always diagnosed
+        due = self.probe.due(step) or step == self.steps  # the end is always diagnosed
         if not due and history.status != "diverged":
             return
         self.probe.grad_norms, learning = history_context(history, step, self.baseline)

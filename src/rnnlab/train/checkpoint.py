@@ -20,12 +20,10 @@ one line naming the file.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,8 @@ from typing import Any
 import numpy as np
 import safetensors
 import safetensors.numpy
+
+from rnnlab._atomic import atomic_write
 
 __all__ = [
     "Checkpoint",
@@ -110,31 +110,6 @@ def _encode(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> b
     header, data = _split(safetensors.numpy.save(arrays, metadata=dict(metadata)))
     # Adding a metadata entry leaves every tensor's data offsets unchanged.
     return safetensors.numpy.save(arrays, metadata={**metadata, "sha256": _digest(header, data)})
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, blob: bytes) -> None:
-    """Write `blob` to `path` so that `path` is either the old file or the whole new one."""
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)  # makes the rename itself durable
 
 
 def _check_arrays(path: Path, group: str, arrays: Mapping[str, np.ndarray]) -> None:

@@ -6,9 +6,15 @@ Errors name the TOML path of the field, the value given and what is allowed, on 
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rnnlab.diagnostics.options import DiagnosisOptions
+
+if TYPE_CHECKING:
+    from rnnlab.diagnostics.verdict import RunInfo
+    from rnnlab.tasks.base import Task
 
 
 class Frozen(BaseModel):
@@ -101,6 +107,13 @@ class DiagnosticsConfig(Frozen):
         if self.every is None:
             return max(1, steps // DIAGNOSES_PER_RUN)
         return self.every
+
+    def options(self, task: Task, run: RunInfo | None = None) -> DiagnosisOptions:
+        """The options of a run's diagnoses: the lag profile read at the task's dependency
+        length, Jacobian products for `jacobians` sequences, and what the run uses."""
+        return DiagnosisOptions(
+            dependency_length=task.dependency_length, jacobian_sequences=self.jacobians, run=run
+        )
 
 
 DEFAULT_DIAGNOSTICS = DiagnosticsConfig()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.train.checkpoint import atomic_write
+from rnnlab._atomic import atomic_write
 
 STATUSES = ("running", "done", "diverged")
 

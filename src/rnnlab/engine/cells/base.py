@@ -63,7 +63,7 @@ class Cell(ABC):
     carry: ClassVar[str | None] = None
     bounded: ClassVar[bool] = False
     remedies: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    Cache: ClassVar[type]  # the NamedTuple step returns
+    Cache: ClassVar[type[Any]]  # the NamedTuple step returns
     # ∂L/∂(W h_{t−1}) differs from ∂L/∂(U x_t + b) only where a gate scales W h_{t−1} (GRU)
     separate_dah: ClassVar[bool] = False
 

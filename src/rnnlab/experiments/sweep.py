@@ -9,9 +9,11 @@
     "train.seed" = [0, 1, 2]
     exclude = [{ "model.cell" = "rnn", "task.T" = 100 }]   # drops every point matching one
 
-Axis keys are TOML paths of config fields (quoted, or as nested tables). An axis whose
-values are tables is a list of variants, each setting several fields at once (cells have
-different options):  "model" = [{ cell = "rnn", nonlinearity = "relu" }, { cell = "lstm" }].
+Axis keys are TOML paths of config fields (quoted, or as nested tables); a field that is
+a table takes whole tables ("train.clip" = [{ mode = "none" }, ...]). An axis named by a
+section is a list of variants, each setting several of its fields while the base config
+gives the rest (cells have different options):
+    model = [{ cell = "rnn", nonlinearity = "relu", init = "identity" }, { cell = "lstm" }]
 Every point is validated before anything runs or is written; points that give the same
 config run once.
 `run_sweep` drives the runs through an executor and records every result in the store.
@@ -121,10 +123,10 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
         node = node.setdefault(name, {})
         if not isinstance(node, dict):
             raise ConfigError(f"sweep.{key}: the base config's {name} is not a table")
-    if isinstance(value, dict):  # a variant: its keys replace the base's, the rest stay
+    if isinstance(value, dict) and not parents:  # a section's variant: the rest stays
         for inner, v in flatten(value).items():
             _set(node.setdefault(last, {}), inner, v)
-    else:
+    else:  # a field's value, a whole table (train.clip) included
         node[last] = copy.deepcopy(value)
 
 
@@ -155,7 +157,7 @@ def expand(data: dict[str, Any]) -> Sweep:
         if any(_same(v, w) for i, v in enumerate(values) for w in values[:i]):
             raise ConfigError(f"sweep.{key}: got {values!r}; expected distinct values")
         known = [n for n in task_names if n in tasks.names()]
-        if all(isinstance(v, dict) for v in values):  # variants: each value a partial table
+        if "." not in key and all(isinstance(v, dict) for v in values):  # section variants
             for variant in values:
                 for inner in flatten(variant):
                     _check_field(f"{key}.{inner}", known)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlab.diagnostics._common import check_positive
+from rnnlab.checks import check_positive
 from rnnlab.engine.activations import DPHI, GAMMA
 from rnnlab.engine.model import SequenceModel, Trace
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.checks import check_int
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
 from rnnlab.diagnostics.verdict import Learning, RunInfo, Thresholds
 from rnnlab.engine.model import SequenceModel, State
@@ -48,8 +49,7 @@ class DiagnosisCallback:
         run: RunInfo | None = None,
         thresholds: Thresholds | None = None,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every: got {every!r}; expected an integer >= 1")
+        check_int("every", every, 1)
         self.X, self.Y, self.mask, self.h0 = X, Y, mask, h0
         self.every = every
         self.options: dict[str, Any] = dict(

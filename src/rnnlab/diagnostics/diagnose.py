@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab import maths
+from rnnlab.checks import check_int
 from rnnlab.diagnostics._common import jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
@@ -209,9 +210,7 @@ def assemble(
 
 
 def _check_count(n: object, B: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"jacobian_sequences: got {n!r}; expected an integer >= 0")
-    return min(int(n), B)  # a small batch measures all its sequences
+    return min(check_int("jacobian_sequences", n, 0), B)  # a small batch measures all its sequences
 
 
 def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]) -> list[str]:

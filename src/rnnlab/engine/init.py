@@ -14,11 +14,16 @@ forget-gate bias set (Gers et al. 2000; Jozefowicz et al. 2015 suggest 1).
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
+
+from rnnlab.checks import check_one_of
 
 Array = np.ndarray
 
-INITS = ("pytorch", "glorot", "normal", "orthogonal", "identity")
+Init = Literal["pytorch", "glorot", "normal", "orthogonal", "identity"]
+INITS: tuple[Init, ...] = get_args(Init)
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> Array:
@@ -51,8 +56,7 @@ def init_params(
 ) -> dict[str, Array]:
     """float64 params: per layer l, U_l (G·H, D_l), W_l (G·H, H), b_l (G·H,) [, b_hn_l (H,)];
     readout V (K, H), c (K,). D_0 = input_size, D_l = H above."""
-    if init not in INITS:
-        raise ValueError(f"init: got {init!r}; expected one of {', '.join(INITS)}")
+    check_one_of("init", init, INITS)
     H, G = hidden_size, gates * hidden_size
     k = 1 / np.sqrt(H)
     sigma = 0.01 if init_scale is None else init_scale

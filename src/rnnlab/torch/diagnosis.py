@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.checks import check_int
 from rnnlab.diagnostics import (
     Diagnosis,
     JacobianProducts,
@@ -139,9 +140,7 @@ def _taken(mt: ModuleTrace, layer: int) -> tuple[Array, list[tuple[Array, ...]]]
 
 
 def _check_count(n: object, B: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"jacobian_sequences: got {n!r}; expected an integer >= 0")
-    return min(int(n), B)
+    return min(check_int("jacobian_sequences", n, 0), B)
 
 
 def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:

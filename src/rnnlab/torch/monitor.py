@@ -45,6 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import maths
+from rnnlab.checks import check_int
 from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
 from rnnlab.diagnostics.diagnose import SHOWN_LAGS
 from rnnlab.torch.flow import gradient_flow
@@ -76,8 +77,7 @@ class GradientFlowMonitor:
         run_id: str | None = None,
         tensorboard: Any = None,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every: got {every!r}; expected an integer >= 1")
+        check_int("every", every, 1)
         if not callable(loss_fn):
             raise ValueError(
                 f"loss_fn: got {type(loss_fn).__name__}; expected loss_fn(model, batch)"

@@ -15,7 +15,7 @@ from rnnlab.checks import check_dtype, check_int, check_number, check_one_of, ch
 from rnnlab.diagnostics import verdict
 from rnnlab.engine import activations, init, losses
 from rnnlab.engine.checks import check_loss, check_positive_int
-from rnnlab.experiments.config import ConfigError, validate
+from rnnlab.experiments.config import ConfigError, parse
 from rnnlab.train import clip, optim, schedules
 from rnnlab.train.clip import CLIP_MODES as CLIPPING_MODES
 from rnnlab.train.config import ClipConfig, TrainConfig
@@ -145,7 +145,7 @@ def test_each_layer_names_its_vocabulary_from_the_one_source(call, message):
 
 def test_a_config_field_typed_by_a_vocabulary_still_names_its_toml_path():
     with pytest.raises(ConfigError) as err:
-        validate({"train": {"clip": {"mode": "norms"}}})
+        parse({"train": {"clip": {"mode": "norms"}}})
     assert (
         str(err.value) == "train.clip.mode: got 'norms'; expected one of 'norm', 'value' or 'none'"
     )

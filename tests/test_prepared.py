@@ -19,6 +19,7 @@ from rnnlab import tasks
 from rnnlab.cli.main import cli
 from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import MODELS
+from rnnlab.experiments import sweep
 from rnnlab.experiments.config import (
     ConfigError,
     RunConfig,
@@ -117,6 +118,12 @@ def test_a_sweep_builds_each_point_once_to_validate_and_once_to_train(tmp_path, 
         counts = run_sweep(grid.configs, store, InlineExecutor(quiet=True))
     assert counts.done == 3
     assert builds == {"task": 6, "model": 6}
+
+
+def test_sweeping_a_task_parameter_reads_the_task_s_signature_without_building_it(builds):
+    sweep._task_parameters.cache_clear()
+    grid = expand(DATA | {"sweep": {"task.T": [10, 12]}})
+    assert len(grid.configs) == 2 and builds == {"task": 2, "model": 2}
 
 
 def test_rnnlab_run_builds_once_to_validate_and_once_to_train(tmp_path, builds):

@@ -36,6 +36,7 @@ from rnnlab.experiments.prepared import validate
 from rnnlab.experiments.runner import one_line
 from rnnlab.experiments.select import flatten
 from rnnlab.experiments.store import Store
+from rnnlab.tasks.base import task_class
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ def _section_class(annotation: Any) -> type[BaseModel] | None:
 
 @cache
 def _task_parameters(name: str) -> tuple[str, ...]:
-    task_class = type(tasks.get(name))
-    return tuple(inspect.signature(task_class).parameters)
+    return tuple(inspect.signature(task_class(name)).parameters)  # read, not built
 
 
 def _check_field(key: str, task_names: Sequence[str]) -> None:

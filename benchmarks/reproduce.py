@@ -27,7 +27,6 @@ import numpy as np
 
 from rnnlab._atomic import atomic_write
 from rnnlab.diagnostics import history_stats
-from rnnlab.experiments.config import validate
 from rnnlab.experiments.executors import make_executor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
@@ -361,14 +360,15 @@ def charlm(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
 
 def _sample(run_dir: Path, length: int = 300) -> str:
     """Text from the run's best checkpoint, primed with "ROMEO:", as `rnnlab sample` does."""
-    from rnnlab.experiments.config import build
+    from rnnlab.experiments.config import parse
+    from rnnlab.experiments.prepared import prepare
     from rnnlab.train.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(run_dir / "best.safetensors")
-    model, task = build(validate(ckpt.config))
-    model.set_params(ckpt.params)
+    run = prepare(parse(ckpt.config))
+    run.model.set_params(ckpt.params)
     prime = "ROMEO:"
-    return prime + task.sample(model, np.random.default_rng(0), prime, 0.8, length)
+    return prime + run.task.sample(run.model, np.random.default_rng(0), prime, 0.8, length)
 
 
 STUDIES = {

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
 from rnnlab.engine.blas import num_threads
-from rnnlab.experiments.config import build, load_config
 from rnnlab.experiments.demo import LAGS, story_at_init
+from rnnlab.experiments.prepared import build, load_config
 from rnnlab.experiments.store import Store
 from rnnlab.train import fit, load_checkpoint
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from rnnlab.cli import _metrics
 from rnnlab.cli.main import cli
-from rnnlab.experiments.config import build, build_task, load_config
+from rnnlab.experiments.prepared import build, build_task, load_config
 from rnnlab.experiments.store import Store
 from rnnlab.report.data import resolve
 from rnnlab.train import load_checkpoint

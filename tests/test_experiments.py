@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
-from rnnlab.experiments.config import build, validate
 from rnnlab.experiments.executors import LocalExecutor, RayExecutor
+from rnnlab.experiments.prepared import build, validate
 from rnnlab.experiments.runner import run_one
 from rnnlab.experiments.store import Store
-from rnnlab.experiments.sweep import canonical_json, load_sweep, run_sweep
+from rnnlab.experiments.sweep import load_sweep, run_sweep
 from rnnlab.train import fit
 
 # 12 tiny runs; with sgd at lr 100 every cell diverges within a few steps, so the store also
@@ -127,7 +127,7 @@ def test_a_run_is_a_pure_function_of_its_config(tmp_path, reference):
 
 def test_run_one_resumes_from_the_checkpoint_in_its_folder(tmp_path):
     config = validate(tomllib.loads(SWEEP.split("[sweep]")[0]) | {})
-    text = canonical_json(config)
+    text = config.canonical_json
     fresh = json.loads(run_one(text, str(tmp_path / "fresh")))
 
     def crash_at_7(step, model, history):  # the last checkpoint is then step 5's

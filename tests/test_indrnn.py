@@ -11,8 +11,9 @@ from rnnlab.diagnostics.jacobian import pascanu_bound
 from rnnlab.engine.cells import CELLS, IndRNNCell
 from rnnlab.engine.gradcheck import check_gradients, numerical_grad, relative_error
 from rnnlab.engine.model import SequenceModel, build
-from rnnlab.experiments.config import ConfigError, validate
-from rnnlab.experiments.config import build as build_run
+from rnnlab.experiments.config import ConfigError
+from rnnlab.experiments.prepared import build as build_run
+from rnnlab.experiments.prepared import validate
 from rnnlab.tasks import get as get_task
 from rnnlab.train import TrainConfig, fit
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
-from rnnlab.experiments.config import build, validate
+from rnnlab.experiments.prepared import build, validate
 from rnnlab.train import fit
 from rnnlab.train import progress as progress_module
 from rnnlab.train.progress import Progress, sweeping

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib")
 
 from rnnlab.cli.main import cli  # noqa: E402
-from rnnlab.experiments.config import RunConfig, build, validate  # noqa: E402
+from rnnlab.experiments.config import RunConfig  # noqa: E402
+from rnnlab.experiments.prepared import build, validate  # noqa: E402
 from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays  # noqa: E402
 from rnnlab.experiments.store import Store  # noqa: E402
-from rnnlab.experiments.sweep import canonical_json  # noqa: E402
 from rnnlab.maths import plain  # noqa: E402
 from rnnlab.report import Run, Sweep, plots  # noqa: E402
 from rnnlab.report.data import (  # noqa: E402
@@ -80,7 +80,7 @@ def train_into(cfg: RunConfig, folder: Path) -> History:
 def make_store(folder: Path, configs: list[RunConfig]) -> None:
     """A store as a sweep writes it, with each run's diagnostics snapshots."""
     with Store(folder, write=True) as store:
-        store.add([(c.run_id, canonical_json(c)) for c in configs])
+        store.add([(c.run_id, c.canonical_json) for c in configs])
         for c in configs:
             h = train_into(c, store.run_dir(c.run_id))
             final = {k: v for k, v in h.final_metrics.items() if k != "step"}

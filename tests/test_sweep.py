@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
-from rnnlab.experiments.config import ConfigError, validate
-from rnnlab.experiments.sweep import canonical_json, expand, load_sweep
+from rnnlab.experiments.config import ConfigError
+from rnnlab.experiments.prepared import validate
+from rnnlab.experiments.sweep import expand, load_sweep
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -55,7 +56,7 @@ def test_the_grid_is_the_product_in_file_order_minus_exclusions():
     for point, config in zip(grid.points, grid.configs, strict=True):
         assert (config.model.cell, config.train.seed) == tuple(point.values())
         assert config.model.hidden_size == 4 and config.task_params["T"] == 5
-        text = canonical_json(config)
+        text = config.canonical_json
         assert hashlib.sha256(text.encode()).hexdigest()[:12] == config.run_id
         assert validate(json.loads(text)).run_id == config.run_id  # a worker rebuilds the same
 

@@ -15,7 +15,7 @@ import pytest
 
 import rnnlab
 from rnnlab.diagnostics import Learning, RunInfo, diagnose, history_stats, judge
-from rnnlab.experiments.config import build, train, validate
+from rnnlab.experiments.prepared import build, prepare, train, validate
 from rnnlab.experiments.sweep import load_sweep
 from rnnlab.tasks import get
 from rnnlab.train import DiagnosticsConfig, TrainConfig, fit
@@ -34,7 +34,7 @@ BLOWS_UP = {
 
 def test_a_diverged_run_is_diagnosed_where_it_stopped(tmp_path):
     config = validate(BLOWS_UP)
-    history, _ = train(config, tmp_path / "run", quiet=True)
+    history = train(prepare(config), tmp_path / "run", quiet=True)
     assert history.status == "diverged"
     k = history.diverged_at
     stored = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -53,7 +53,7 @@ def test_diagnose_of_a_diverged_run_folder_reads_its_history(tmp_path):
 
     from rnnlab.cli.main import cli
 
-    history, _ = train(validate(BLOWS_UP), tmp_path / "run", quiet=True)
+    history = train(prepare(validate(BLOWS_UP)), tmp_path / "run", quiet=True)
     result = CliRunner().invoke(cli, ["diagnose", str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout.strip().splitlines()[-1])
@@ -164,13 +164,13 @@ def test_the_default_cadence_is_ten_per_run_and_zero_turns_it_off():
 def test_every_example_report_has_data_in_every_figure(tmp_path, name):
     """What a newcomer gets from `rnnlab train examples/<name>.toml` then `rnnlab report`,
     shortened to 20 steps: every figure of the report draws data."""
-    from rnnlab.experiments.config import load_config
+    from rnnlab.experiments.prepared import load_config
     from rnnlab.report import html
     from rnnlab.report.data import load_run_folder
 
     short = ["train.steps=20", "train.eval_every=10", "train.checkpoint_every=10"]
     config = load_config(EXAMPLES / f"{name}.toml", short)
-    train(config, tmp_path / "run", quiet=True)
+    train(prepare(config), tmp_path / "run", quiet=True)
     run = load_run_folder(tmp_path / "run")
     assert [d["step"] for d in run.diagnostics] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
     for figure, (make, _) in html.run_figures(run).items():

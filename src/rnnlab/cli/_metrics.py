@@ -16,16 +16,15 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rnnlab.engine.losses import LOSS_FNS
+from rnnlab.engine.losses import LOSSES
 from rnnlab.tasks import Task
 from rnnlab.tasks.base import task_class
-
-LOSSES = tuple(LOSS_FNS)  # a task's metrics give its loss under the loss's own name too
 
 
 def shown(names: Iterable[str]) -> list[str]:
     """The metric names to show, in order: `loss` left out if it has its own name too."""
     names = list(dict.fromkeys(names))
+    # a task's metrics give its loss under the loss's own name too
     if any(name in names for name in LOSSES):
         names = [name for name in names if name != "loss"]
     return names

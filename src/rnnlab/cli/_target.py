@@ -22,9 +22,7 @@ from rnnlab.report.data import resolve
 from rnnlab.train.checkpoint import Checkpoint, CheckpointDir, load_checkpoint
 
 if TYPE_CHECKING:
-    from rnnlab.engine.model import SequenceModel
-    from rnnlab.experiments.config import RunConfig
-    from rnnlab.tasks.base import Task
+    from rnnlab.experiments.prepared import PreparedRun
 
 # the option of every command that looks a RUN_ID up (diagnose, sample, report)
 store_option = click.option(
@@ -93,16 +91,16 @@ def resolve_target(target: str, store: Path, config: bool = False) -> Target:
     return Target("checkpoint", last, run_id)
 
 
-def load_trained(found: Target) -> tuple[Checkpoint, RunConfig, SequenceModel, Task]:
-    """A checkpoint's run, rebuilt: its config, the model with the checkpoint's params,
-    and the task."""
-    from rnnlab.experiments.config import build, validate
+def load_trained(found: Target) -> tuple[Checkpoint, PreparedRun]:
+    """A checkpoint and its run, prepared from the config it holds (built once), the
+    model holding the checkpoint's params."""
+    from rnnlab.experiments.config import parse
+    from rnnlab.experiments.prepared import prepare
 
     ckpt = load_checkpoint(found.path)
-    config = validate(ckpt.config)
-    model, task = build(config)
-    model.set_params(ckpt.params)
-    return ckpt, config, model, task
+    run = prepare(parse(ckpt.config))
+    run.model.set_params(ckpt.params)
+    return ckpt, run
 
 
 def _why(target: str, store: Path) -> str:

@@ -13,7 +13,7 @@ from rnnlab import maths
 from rnnlab.cli._target import load_trained, resolve_target, store_option
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose, finite_g, per_step
 from rnnlab.diagnostics.verdict import Learning
-from rnnlab.experiments.config import build, load_config, run_info
+from rnnlab.experiments.prepared import load_run
 from rnnlab.train.callbacks import history_context
 from rnnlab.train.history import History
 
@@ -50,8 +50,7 @@ def diagnose_command(
     norms: list[float] = []
     learning: Learning | None = None
     if found.kind == "config":
-        config = load_config(found.path, list(overrides))
-        model, task = build(config)
+        run = load_run(found.path, overrides)
         source = f"config {found.path}: the model at initialisation"
     else:
         if overrides:
@@ -59,14 +58,15 @@ def diagnose_command(
                 f"--set: got {overrides[0]!r} for a checkpoint; expected it only with a "
                 "CONFIG.toml (a checkpoint's config is the one it was trained with)"
             )
-        ckpt, config, model, task = load_trained(found)
-        source = found.describe(ckpt.step, config.train.steps)
+        ckpt, run = load_trained(found)
+        source = found.describe(ckpt.step, run.config.train.steps)
         # a checkpoint in its run folder: the verdict also reads the run's history, as the
         # diagnoses recorded in training do
         history_path = found.path.parent / "history.json"
         if history_path.is_file():
             history = History.load(history_path)
-            norms, learning = history_context(history, ckpt.step, float(task.baseline))
+            norms, learning = history_context(history, ckpt.step, float(run.task.baseline))
+    config, model, task = run.config, run.model, run.task
     probe = probe_size or config.diagnostics.probe_size  # as the run's own diagnoses
     X, Y, mask = (a[:, :probe] for a in task.validation)
     d = diagnose(
@@ -77,7 +77,7 @@ def diagnose_command(
         loss=task.loss,
         grad_norms=norms or None,
         learning=learning,
-        options=config.diagnostics.options(task, run_info(config, model)),  # as in training
+        options=config.diagnostics.options(task, run.info),  # as in training
     )
     if as_json:
         click.echo(source, err=True)  # stdout holds the JSON alone

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from rnnlab.cli._metrics import summary
-from rnnlab.experiments.config import build_task, load_config
 from rnnlab.experiments.executors import InlineExecutor
+from rnnlab.experiments.prepared import load_run
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import run_sweep
 
@@ -45,15 +45,13 @@ def run(
     The run is the one CONFIG.toml describes; its id is the config's hash. A finished run
     (same config, same id) is not run again; an interrupted one resumes from its last
     checkpoint. Exits 1 if the run failed (its error is in the store)."""
-    config = load_config(config_path, list(overrides))
+    prepared = load_run(config_path, overrides)  # validated: the worker builds its own
     with Store(out, write=True) as store:
-        counts = run_sweep([config], store, InlineExecutor(quiet), retry_failed)
-        result = store.get(config.run_id)
+        counts = run_sweep([prepared.config], store, InlineExecutor(quiet), retry_failed)
+        result = store.get(prepared.config.run_id)
     where = f" at step {result.diverged_at}" if result.status == "diverged" else ""
     again = " (already in the store)" if not counts.total else ""
-    detail = (
-        result.error if result.status == "failed" else summary(result.final, build_task(config))
-    )
+    detail = result.error if result.status == "failed" else summary(result.final, prepared.task)
     click.echo(f"run {result.id}: {result.status}{where}{again}; {detail}")
     click.echo(f"store {store.path}; checkpoints in {store.run_dir(result.id)}")
     in_store = "" if out == DEFAULT_STORE else f" --store {shlex.quote(str(out))}"

@@ -39,11 +39,11 @@ def sample(
     meaning the run's last checkpoint, or a checkpoint file (.safetensors). The text goes
     to stdout, the checkpoint used to stderr."""
     found = resolve_target(target, store)
-    ckpt, config, model, task = load_trained(found)
-    if not hasattr(task, "sample"):
+    ckpt, run = load_trained(found)
+    if not hasattr(run.task, "sample"):
         raise ValueError(
-            f"target: got {target!r}, a run of task {config.task.name!r}; expected a charlm run"
+            f"target: got {target!r}, a run of task {run.config.task.name!r}; expected a charlm run"
         )
-    text = task.sample(model, np.random.default_rng(seed), prime, temperature, length)
-    click.echo(found.describe(ckpt.step, config.train.steps), err=True)
+    text = run.task.sample(run.model, np.random.default_rng(seed), prime, temperature, length)
+    click.echo(found.describe(ckpt.step, run.config.train.steps), err=True)
     click.echo(prime + text)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Any
 
 import numpy as np
+
+from rnnlab.checks import check_int
 
 Array = np.ndarray
 Index = slice | Array
@@ -18,37 +19,12 @@ def check_step(step: object, T: int) -> int:
     None means the last step, T. A lag needs at least one step behind t, so t ≥ 2."""
     if step is None:
         step = T
-    if isinstance(step, bool) or not isinstance(step, int | np.integer) or not 2 <= step <= T:
-        raise ValueError(f"step: got {step!r}; expected an integer 2 <= step <= {T} (T)")
-    return int(step)
+    return check_int("step", step, 2, T, why=" (T)")
 
 
 def check_lag(name: str, lag: object, t: int) -> int:
     """A lag τ reachable from step t: 1 <= τ <= t − 1."""
-    if isinstance(lag, bool) or not isinstance(lag, int | np.integer) or not 1 <= lag <= t - 1:
-        raise ValueError(
-            f"{name}: got {lag!r}; expected an integer 1 <= {name} <= {t - 1} "
-            f"(the lags step {t} can reach)"
-        )
-    return int(lag)
-
-
-def check_count(name: str, value: object, minimum: int) -> int:
-    """An integer >= minimum (a count, or a cadence in steps)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: got {value!r}; expected an integer >= {minimum}")
-    return int(value)
-
-
-def check_positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}: got {value!r}; expected a finite number > 0")
-    return float(value)
+    return check_int(name, lag, 1, t - 1, why=f" (the lags step {t} can reach)")
 
 
 def select(sequences: object, B: int) -> Index:
@@ -57,9 +33,8 @@ def select(sequences: object, B: int) -> Index:
     if sequences is None:
         return slice(0, B)
     if isinstance(sequences, int | np.integer) and not isinstance(sequences, bool):
-        if not 1 <= sequences <= B:
-            raise ValueError(f"sequences: got {sequences!r}; expected 1 <= n <= {B} (the batch)")
-        return slice(0, int(sequences))
+        n = check_int("sequences", sequences, 1, B, expected=f"1 <= n <= {B} (the batch)")
+        return slice(0, n)
     idx = np.asarray(sequences)
     if (
         idx.ndim != 1

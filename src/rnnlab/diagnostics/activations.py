@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.diagnostics._common import check_positive
+from rnnlab.checks import check_positive
 from rnnlab.engine.activations import DPHI, GAMMA
 from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.engine.model import SequenceModel, Trace

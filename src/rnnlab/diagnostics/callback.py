@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.diagnostics._common import check_count
+from rnnlab.checks import check_int
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
 from rnnlab.diagnostics.options import DiagnosisOptions, options_from
 from rnnlab.diagnostics.verdict import Learning, RunInfo
@@ -49,7 +49,7 @@ class DiagnosisCallback:
         options: DiagnosisOptions | None = None,
         **keywords: Any,
     ) -> None:
-        self.every = check_count("every", every, 1)
+        self.every = check_int("every", every, 1)
         self.X, self.Y, self.mask, self.h0, self.loss = X, Y, mask, h0, loss
         self.options = options_from(options, keywords)
         if self.options.run is None:

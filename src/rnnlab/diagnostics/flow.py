@@ -19,14 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlab.diagnostics._common import (
-    Index,
-    check_lag,
-    check_positive,
-    check_step,
-    indices,
-    select,
-)
+from rnnlab.checks import check_positive
+from rnnlab.diagnostics._common import Index, check_lag, check_step, indices, select
 from rnnlab.engine import checks
 from rnnlab.engine.cells.base import index as index_cache
 from rnnlab.engine.losses import LOSS_FNS

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.diagnostics._common import check_count
+from rnnlab.checks import check_int
 from rnnlab.diagnostics.verdict import RunInfo, Thresholds
 
 
@@ -45,8 +45,8 @@ class DiagnosisOptions:
 
     def __post_init__(self) -> None:
         if self.dependency_length is not None:
-            check_count("dependency_length", self.dependency_length, 1)
-        check_count("jacobian_sequences", self.jacobian_sequences, 0)
+            check_int("dependency_length", self.dependency_length, 1)
+        check_int("jacobian_sequences", self.jacobian_sequences, 0)
         for name, kind, what in (
             ("rng", np.random.Generator, "a numpy.random.Generator"),
             ("run", RunInfo, "a RunInfo"),

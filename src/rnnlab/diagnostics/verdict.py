@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.checks import check_int, check_one_of, check_positive
 from rnnlab.diagnostics.flow import GradientFlow
 from rnnlab.engine.cells import cell_type
 from rnnlab.engine.model import SequenceModel
+from rnnlab.vocab import CLIP_MODES, ClipMode
 
 Array = np.ndarray
 
-CLIP_MODES = ("norm", "value", "none")
 LABELS = ("vanishing", "exploding", "stuck", "healthy")
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
 RATIO = r"$\|\partial L_t/\partial h_{t-\tau}\| / \|\partial L_t/\partial h_t\|$"
@@ -78,9 +79,7 @@ class Thresholds:
     def __post_init__(self) -> None:
         positive = ("horizon", "vanishing", "exploding", "saturation", "spike", "clip_multiple")
         for name in (*positive, "growth", "baseline_margin"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name}: got {value!r}; expected a number > 0")
+            check_positive(name, getattr(self, name), finite=False)
         if not self.vanishing < self.exploding:
             raise ValueError(
                 f"vanishing: got {self.vanishing!r}; expected below exploding ({self.exploding!r})"
@@ -92,9 +91,7 @@ class Thresholds:
                 f"baseline_margin: got {self.baseline_margin!r}; expected 0 < baseline_margin < 1"
             )
         for name in ("spike_window", "spike_min_history", "growth_window"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: got {value!r}; expected an integer >= 1")
+            check_int(name, getattr(self, name), 1)
 
 
 @dataclass(frozen=True)
@@ -106,24 +103,21 @@ class RunInfo:
     cell: str
     nonlinearity: str | None = None
     init: str = "pytorch"
-    clip_mode: str = "none"
+    clip_mode: ClipMode = "none"
     clip_threshold: float | None = None
     spectral_radius: float | None = None
     forget_bias: float | None = None
 
     def __post_init__(self) -> None:
         cell_type(self.cell)  # a registered kind
-        if self.clip_mode not in CLIP_MODES:
-            raise ValueError(
-                f"clip_mode: got {self.clip_mode!r}; expected one of {', '.join(CLIP_MODES)}"
-            )
+        check_one_of("clip_mode", self.clip_mode, CLIP_MODES)
 
     @classmethod
     def from_model(
         cls,
         model: SequenceModel,
         *,
-        clip_mode: str = "none",
+        clip_mode: ClipMode = "none",
         clip_threshold: float | None = None,
         spectral_radius: float | None = None,
     ) -> RunInfo:
@@ -217,12 +211,8 @@ def history_stats(
         raise ValueError("grad_norms: got a negative value; expected norms >= 0")
     if nonfinite_steps is None:
         nonfinite_steps = int(np.count_nonzero(~finite))
-    elif (
-        isinstance(nonfinite_steps, bool)
-        or not isinstance(nonfinite_steps, int)
-        or (nonfinite_steps < 0)
-    ):
-        raise ValueError(f"nonfinite_steps: got {nonfinite_steps!r}; expected an integer >= 0")
+    else:
+        nonfinite_steps = check_int("nonfinite_steps", nonfinite_steps, 0)
     clean = np.where(finite, norms, np.nan)
     running = _running_median(clean, th.spike_window, th.spike_min_history)
     with np.errstate(invalid="ignore"):

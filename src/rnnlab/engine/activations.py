@@ -8,10 +8,16 @@ GAMMA[name] bounds |φ'|; it enters the Pascanu bound (γ·σ_max(W))^lag.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import numpy as np
 
+from rnnlab.checks import check_one_of
+
 Array = np.ndarray
+
+Nonlinearity = Literal["tanh", "relu", "sigmoid", "identity"]
+NONLINEARITIES: tuple[Nonlinearity, ...] = get_args(Nonlinearity)
 
 
 def sigmoid(a: Array, out: Array | None = None) -> Array:
@@ -54,6 +60,7 @@ def _didentity(h: Array) -> Array:
     return np.ones_like(h)
 
 
+# one entry per name in NONLINEARITIES, in each table
 PHI: dict[str, Callable[..., Array]] = {
     "tanh": _tanh,
     "relu": _relu,
@@ -67,12 +74,7 @@ DPHI: dict[str, Callable[[Array], Array]] = {
     "identity": _didentity,
 }
 GAMMA: dict[str, float] = {"tanh": 1.0, "relu": 1.0, "sigmoid": 0.25, "identity": 1.0}
-NONLINEARITIES = tuple(PHI)
 
 
-def check_nonlinearity(nonlinearity: str) -> str:
-    if nonlinearity not in PHI:
-        raise ValueError(
-            f"nonlinearity: got {nonlinearity!r}; expected one of {', '.join(NONLINEARITIES)}"
-        )
-    return nonlinearity
+def check_nonlinearity(nonlinearity: object) -> Nonlinearity:
+    return check_one_of("nonlinearity", nonlinearity, NONLINEARITIES)

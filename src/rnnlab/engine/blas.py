@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rnnlab.checks import check_int
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENV = "RNNLAB_NUM_THREADS"
@@ -58,9 +60,7 @@ def get_num_threads() -> int:
 def set_num_threads(n: int) -> None:
     """Use n BLAS threads for the engine's large products (the per-step ones always use 1)."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"num_threads: got {n!r}; expected an integer >= 1")
-    _num_threads = n
+    _num_threads = check_int("num_threads", n, 1)
 
 
 @contextmanager

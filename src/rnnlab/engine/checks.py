@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.checks import check_dtype as check_dtype
+from rnnlab.checks import check_int, check_one_of
+from rnnlab.engine.losses import LOSSES, Loss
+
 Array = np.ndarray
 
 
 def check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name}: got {value!r}; expected a positive integer")
-    return int(value)
-
-
-def check_dtype(dtype: object) -> np.dtype:
-    if str(dtype) not in ("float32", "float64"):
-        raise ValueError(f"dtype: got {dtype!r}; expected 'float32' or 'float64'")
-    return np.dtype(str(dtype))
+    return check_int(name, value, 1, expected="a positive integer")
 
 
 def _check_finite(name: str, A: Array) -> None:
@@ -87,10 +83,8 @@ def check_mask(mask: object, T: int, B: int, dtype: np.dtype) -> Array:
     return mask.astype(dtype, copy=False)
 
 
-def check_loss(loss: str) -> str:
-    if loss not in ("cross_entropy", "mse"):
-        raise ValueError(f"loss: got {loss!r}; expected 'cross_entropy' or 'mse'")
-    return loss
+def check_loss(loss: object) -> Loss:
+    return check_one_of("loss", loss, LOSSES)
 
 
 def check_state(

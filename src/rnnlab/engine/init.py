@@ -16,13 +16,16 @@ forget-gate bias); the model then draws the readout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import inf
+from typing import Literal, get_args
 
 import numpy as np
 
+from rnnlab.checks import check_one_of, check_positive
+
 Array = np.ndarray
 
-INITS = ("pytorch", "glorot", "normal", "orthogonal", "identity")
+Init = Literal["pytorch", "glorot", "normal", "orthogonal", "identity"]
+INITS: tuple[Init, ...] = get_args(Init)
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> Array:
@@ -44,19 +47,15 @@ class Scheme:
     """How a model's weights are drawn: the initialiser `init`, its scale, and the
     spectral radius ρ every recurrent block is rescaled to afterwards (None: left alone)."""
 
-    init: str = "pytorch"
+    init: Init = "pytorch"
     init_scale: float | None = None
     spectral_radius: float | None = None
 
     def __post_init__(self) -> None:
-        if self.init not in INITS:
-            raise ValueError(f"init: got {self.init!r}; expected one of {', '.join(INITS)}")
+        check_one_of("init", self.init, INITS)
         for name in ("init_scale", "spectral_radius"):
-            value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < inf
-            ):
-                raise ValueError(f"{name}: got {value!r}; expected a finite number > 0")
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
 
 
 def layer(

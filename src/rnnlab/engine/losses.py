@@ -7,11 +7,15 @@ Summed over the time steps the mask selects (the article's L = Σ_t L_t), averag
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal, get_args
+
 import numpy as np
 
 Array = np.ndarray
 
-LOSSES = ("cross_entropy", "mse")
+Loss = Literal["cross_entropy", "mse"]
+LOSSES: tuple[Loss, ...] = get_args(Loss)
 
 
 def cross_entropy(o: Array, Y: Array, mask: Array) -> tuple[float, Array]:
@@ -39,4 +43,7 @@ def mse(o: Array, Y: Array, mask: Array) -> tuple[float, Array]:
     return loss, do.astype(o.dtype, copy=False)
 
 
-LOSS_FNS = {"cross_entropy": cross_entropy, "mse": mse}
+LOSS_FNS: dict[str, Callable[[Array, Array, Array], tuple[float, Array]]] = {
+    "cross_entropy": cross_entropy,
+    "mse": mse,
+}  # one per name in LOSSES

@@ -18,7 +18,7 @@ import numpy as np
 from rnnlab.engine import checks
 from rnnlab.engine.blas import matmul, one_blas_thread
 from rnnlab.engine.cells import Cell, cell_type, make_cell
-from rnnlab.engine.init import Scheme, readout
+from rnnlab.engine.init import Init, Scheme, readout
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.sequence import LayerTrace, bptt, unroll
 
@@ -63,7 +63,7 @@ class SequenceModel:
         dtype: str = "float32",
         seed: int | None = None,
         rng: np.random.Generator | None = None,
-        init: str = "pytorch",
+        init: Init = "pytorch",
         init_scale: float | None = None,
         spectral_radius: float | None = None,
         **options: Any,

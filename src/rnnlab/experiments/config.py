@@ -7,7 +7,10 @@
     [train]  see rnnlab.train.TrainConfig
     [diagnostics]  every (default: ten diagnoses per run; 0: off), probe_size, jacobians
 
-Every error is one line naming the TOML path, the value given and what is allowed.
+This module is the schema: `parse` checks what pydantic can (types, ranges, known keys).
+The task's parameters and the model's are checked by building them, once, in
+rnnlab.experiments.prepared, which turns a RunConfig into a run. Every error is one line
+naming the TOML path, the value given and what is allowed.
 """
 
 from __future__ import annotations
@@ -15,20 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from rnnlab import tasks
-from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.cells import make_cell
-from rnnlab.engine.model import SequenceModel
-from rnnlab.engine.model import build as build_model
-from rnnlab.tasks.base import Task
+from rnnlab.engine.init import Init
 from rnnlab.train.config import DiagnosticsConfig, Frozen, TrainConfig, format_error
-from rnnlab.train.history import History
-from rnnlab.train.loop import fit
+from rnnlab.vocab import DType
 
 
 class ConfigError(ValueError):
@@ -45,10 +44,10 @@ class ModelConfig(Frozen):
     cell: str = "rnn"
     hidden_size: int = Field(default=64, gt=0)
     num_layers: int = Field(default=1, gt=0)
-    init: Literal["pytorch", "glorot", "normal", "orthogonal", "identity"] = "pytorch"
+    init: Init = "pytorch"
     init_scale: float | None = Field(default=None, gt=0)
     spectral_radius: float | None = Field(default=None, gt=0)
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: DType = "float32"
 
     @model_validator(mode="before")
     @classmethod
@@ -78,10 +77,15 @@ class RunConfig(Frozen):
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
 
     @property
+    def canonical_json(self) -> str:
+        """The config with its defaults as JSON, keys sorted, no spaces: the form the store
+        keeps, a worker receives and run_id hashes."""
+        return json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+
+    @property
     def run_id(self) -> str:
         """The first 12 hex digits of the SHA-256 of the canonical JSON."""
-        canonical = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return hashlib.sha256(self.canonical_json.encode()).hexdigest()[:12]
 
     @property
     def task_params(self) -> dict[str, Any]:
@@ -114,75 +118,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def validate(data: dict[str, Any]) -> RunConfig:
+def parse(data: dict[str, Any]) -> RunConfig:
+    """The RunConfig of a config's contents, as far as the schema checks it."""
     try:
-        config = RunConfig.model_validate(data)
+        return RunConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_error(err, RunConfig)) from None
-    build(config)  # the task and the model check the rest
-    return config
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:  # type: ignore[assignment]
+def read_toml(path: str | Path, argument: str) -> dict[str, Any]:
+    """A TOML file's contents; a ConfigError naming `argument` if it is missing or invalid."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config: got {str(path)!r}; expected an existing TOML file") from None
+        raise ConfigError(
+            f"{argument}: got {str(path)!r}; expected an existing TOML file"
+        ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError(f"config: {path} is not valid TOML ({err})") from None
-    return validate(apply_overrides(data, list(overrides)))
+        raise ConfigError(f"{argument}: {path} is not valid TOML ({err})") from None
 
 
-def build_task(config: RunConfig) -> Task:
-    try:
-        return tasks.get(config.task.name, **{"dtype": config.model.dtype, **config.task_params})
-    except ValueError as err:
-        raise ConfigError(f"task.{err}") from None
-
-
-def run_info(config: RunConfig, model: SequenceModel) -> RunInfo:
-    """What the diagnostics' remedies need to know about the run."""
-    clip = config.train.clip
-    return RunInfo.from_model(
-        model,
-        clip_mode=clip.mode,
-        clip_threshold=clip.threshold,
-        spectral_radius=config.model.spectral_radius,
-    )
-
-
-def train(
-    config: RunConfig, out: str | Path, resume: bool = False, quiet: bool = False
-) -> tuple[History, Task]:
-    """Build the run a config describes and train it with its diagnostics into `out`."""
-    model, task = build(config)
-    history = fit(
-        model,
-        task,
-        config.train,
-        out=out,
-        resume=resume,
-        quiet=quiet,
-        run_config=config.model_dump(),
-        diagnostics=config.diagnostics,
-    )
-    return history, task
-
-
-def build(config: RunConfig) -> tuple[SequenceModel, Task]:
-    """The model (seeded from train.seed) and the task a config describes."""
-    task = build_task(config)
-    m = config.model
-    try:
-        model = build_model(
-            {"cell": m.cell, **m.cell_options}
-            | m.model_dump(include={"hidden_size", "num_layers", "dtype", "init"})
-            | m.model_dump(include={"init_scale", "spectral_radius"}),
-            input_size=task.input_size,
-            output_size=task.output_size,
-            seed=config.train.seed,
-        )
-    except ValueError as err:
-        raise ConfigError(f"model.{err}") from None
-    return model, task
+def read_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """The RunConfig of a TOML file with `section.key=value` overrides, parsed."""
+    return parse(apply_overrides(read_toml(path, "config"), list(overrides)))

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from rnnlab.engine.model import LSTM, RNN, SequenceModel
-from rnnlab.experiments.config import RunConfig, validate
+from rnnlab.experiments.config import RunConfig
 from rnnlab.experiments.executors import make_executor
+from rnnlab.experiments.prepared import validate
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import Counts, run_sweep
 from rnnlab.tasks.adding import AddingTask

@@ -13,7 +13,8 @@ from typing import Any
 
 from rnnlab.engine.blas import num_threads
 from rnnlab.engine.memory import keep_freed_memory
-from rnnlab.experiments.config import train, validate
+from rnnlab.experiments.config import parse
+from rnnlab.experiments.prepared import prepare, train
 
 
 def one_line(err: BaseException) -> str:
@@ -25,12 +26,13 @@ def one_line(err: BaseException) -> str:
 def run_one(config_json: str, run_dir: str, quiet: bool = True) -> str:
     """Build and train the run `config_json` describes; return its result as JSON.
 
-    Checkpoints go to `run_dir` and training resumes from its last checkpoint, so a run cut
-    short by a crash continues where it stopped and ends bit-identical to an uninterrupted
-    one. The result holds status (done | diverged | failed), error (one line, if failed),
-    steps, evals and diagnostics (History's records), final, steps_done, diverged_at,
-    skipped and seconds. An exception becomes a failed result rather than escaping, so the
-    driver records it and the other runs go on.
+    The config is the driver's, validated there in full: here it is parsed and built once,
+    not checked again. Checkpoints go to `run_dir` and training resumes from its last
+    checkpoint, so a run cut short by a crash continues where it stopped and ends
+    bit-identical to an uninterrupted one. The result holds status (done | diverged |
+    failed), error (one line, if failed), steps, evals and diagnostics (History's records),
+    final, steps_done, diverged_at, skipped and seconds. An exception becomes a failed result
+    rather than escaping, so the driver records it and the other runs go on.
     """
     start = time.perf_counter()
     keep_freed_memory()  # a worker process is ours (see engine/memory.py)
@@ -38,8 +40,8 @@ def run_one(config_json: str, run_dir: str, quiet: bool = True) -> str:
     # not depend on how many threads the machine it lands on would have used.
     with num_threads(1):
         try:
-            config = validate(json.loads(config_json))
-            history, _ = train(config, run_dir, resume=True, quiet=quiet)
+            run = prepare(parse(json.loads(config_json)))
+            history = train(run, run_dir, resume=True, quiet=quiet)
         except Exception as err:  # any failure of this one run is its result
             result: dict[str, Any] = {"status": "failed", "error": one_line(err)}
         else:
@@ -50,7 +52,7 @@ def run_one(config_json: str, run_dir: str, quiet: bool = True) -> str:
                 "evals": history.evals,
                 "diagnostics": history.diagnostics,
                 "final": {k: v for k, v in history.final_metrics.items() if k != "step"},
-                "steps_done": history.diverged_at if diverged else config.train.steps,
+                "steps_done": history.diverged_at if diverged else run.config.train.steps,
                 "diverged_at": history.diverged_at,
                 "skipped": history.skipped,
             }

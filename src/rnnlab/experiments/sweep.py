@@ -25,7 +25,6 @@ import copy
 import inspect
 import itertools
 import json
-import tomllib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,11 +36,13 @@ from pydantic import BaseModel
 
 from rnnlab import tasks
 from rnnlab.engine.cells import CELLS
-from rnnlab.experiments.config import ConfigError, ModelConfig, RunConfig, validate
+from rnnlab.experiments.config import ConfigError, ModelConfig, RunConfig, read_toml
 from rnnlab.experiments.executors import Executor
+from rnnlab.experiments.prepared import validate
 from rnnlab.experiments.runner import one_line
 from rnnlab.experiments.select import flatten
 from rnnlab.experiments.store import Store
+from rnnlab.tasks.base import task_class
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,6 @@ class Sweep:
     exclude: list[dict[str, Any]]
     points: list[dict[str, Any]]  # each config's axis values, in grid order
     configs: list[RunConfig]
-
-
-def canonical_json(config: RunConfig) -> str:
-    """The JSON whose SHA-256 is the run id (see RunConfig.run_id)."""
-    return json.dumps(config.model_dump(), sort_keys=True, separators=(",", ":"))
 
 
 def _flatten_to_axes(entry: dict[str, Any], axes: dict[str, Any], prefix: str = "") -> dict:
@@ -78,8 +74,7 @@ def _section_class(annotation: Any) -> type[BaseModel] | None:
 
 @cache
 def _task_parameters(name: str) -> tuple[str, ...]:
-    task_class = type(tasks.get(name))
-    return tuple(inspect.signature(task_class).parameters)
+    return tuple(inspect.signature(task_class(name)).parameters)  # read, not built
 
 
 def _check_field(key: str, task_names: Sequence[str]) -> None:
@@ -202,14 +197,7 @@ def expand(data: dict[str, Any]) -> Sweep:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"sweep: got {str(path)!r}; expected an existing TOML file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError(f"sweep: {path} is not valid TOML ({err})") from None
-    return expand(data)
+    return expand(read_toml(path, "sweep"))
 
 
 # --- driving -------------------------------------------------------------------------------
@@ -245,7 +233,7 @@ def run_sweep(
     Finished runs (done, diverged) are skipped; pending runs and runs left `running` by a
     crash are (re)started, the latter resuming from their last checkpoint; failed runs are
     skipped unless retry_failed. The store is written here only, never by a worker."""
-    entries = {config.run_id: canonical_json(config) for config in configs}
+    entries = {config.run_id: config.canonical_json for config in configs}
     store.add(entries.items())
     before = store.statuses()
     wanted = ("pending", "running", "failed") if retry_failed else ("pending", "running")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.tasks.base import Array, Batch, Task, check_int, check_outputs, masked_mean, register
+from rnnlab.checks import check_int
+from rnnlab.tasks.base import Array, Batch, Task, check_outputs, masked_mean, register
 
 VARIANTS = ("le2015", "hochreiter1997")
 TOLERANCE = 0.04  # Hochreiter & Schmidhuber's "processed correctly": |error| < 0.04
@@ -52,11 +53,12 @@ class AddingTask(Task):
             raise ValueError(f"variant: got {variant!r}; expected one of {', '.join(VARIANTS)}")
         self.variant = variant
         if variant == "le2015":
-            self.T = check_int("T", T, 2, " (one marker in each half)")
+            self.T = check_int("T", T, 2, why=" (one marker in each half)")
             self.dependency_length = self.T - self.T // 2
             self.baseline = 1 / 6
         else:
-            self.T = check_int("T", T, 20, " (the first ten steps, holding X1, in the first half)")
+            why = " (the first ten steps, holding X1, in the first half)"
+            self.T = check_int("T", T, 20, why=why)
             self.dependency_length = self.T - 1 - min(9, self.T // 2 - 2)
             self.baseline = 1 / 24
         self.params = {"T": self.T, "variant": variant, **self.params}

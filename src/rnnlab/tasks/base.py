@@ -22,6 +22,8 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
+from rnnlab.checks import check_dtype, check_int
+
 Array = np.ndarray
 
 # Mixed into the validation seed so the validation set never equals the training batches a
@@ -69,9 +71,7 @@ class Task(ABC):
     def __init__(self, *, seed: int, val_size: int, dtype: str) -> None:
         self.seed = check_int("seed", seed, 0)
         self.val_size = check_int("val_size", val_size, 1)
-        if str(dtype) not in ("float32", "float64"):
-            raise ValueError(f"dtype: got {dtype!r}; expected 'float32' or 'float64'")
-        self.dtype = np.dtype(str(dtype))
+        self.dtype = check_dtype(dtype)
         self.params = {"seed": self.seed, "val_size": self.val_size, "dtype": str(dtype)}
 
     def batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
@@ -149,12 +149,6 @@ def get(name: str, **params: Any) -> Task:
 
 
 # --- validation ---------------------------------------------------------------------------
-
-
-def check_int(name: str, value: object, minimum: int, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: got {value!r}; expected an integer >= {minimum}{why}")
-    return int(value)
 
 
 def check_rng(rng: object) -> None:

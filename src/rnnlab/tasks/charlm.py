@@ -25,11 +25,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rnnlab.checks import check_int, check_number
 from rnnlab.tasks.base import (
     Array,
     Batch,
     Task,
-    check_int,
     check_outputs,
     check_rng,
     cross_entropy_steps,
@@ -193,12 +193,7 @@ class CharLMTask(Task):
     def chunk(self, index: int, batch_size: int, split: str = "train") -> Batch:
         """Chunk `index` of `batch_size` streams: X[t, b] = s_b[index·T + t], Y one ahead."""
         n = self.n_chunks(batch_size, split)
-        if (
-            isinstance(index, bool)
-            or not isinstance(index, int | np.integer)
-            or not (0 <= index < n)
-        ):
-            raise ValueError(f"index: got {index!r}; expected an integer in [0, {n})")
+        check_int("index", index, 0, n - 1, expected=f"an integer in [0, {n})")
         data = self._split(split)
         L = (len(data) - 1) // batch_size  # characters per stream
         idx = np.arange(batch_size) * L + int(index) * self.T + np.arange(self.T)[:, None]
@@ -249,13 +244,12 @@ class CharLMTask(Task):
         if not prime:
             raise ValueError("prime: got ''; expected at least one character")
         ids = self.encode(prime, "prime")
-        if isinstance(temperature, bool) or not (
-            isinstance(temperature, int | float) and 0 <= temperature < math.inf
-        ):
-            raise ValueError(
-                f"temperature: got {temperature!r}; expected a number >= 0 (0: the most "
-                "likely character each step)"
-            )
+        check_number(
+            "temperature",
+            temperature,
+            lambda v: v >= 0,
+            "a number >= 0 (0: the most likely character each step)",
+        )
         length = check_int("length", length, 0)
         o, state = model.forward(ids[:, None], None)  # (P, 1, K)
         if o.shape[-1] != len(self.vocab):

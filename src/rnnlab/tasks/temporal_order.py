@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 
+from rnnlab.checks import check_int
 from rnnlab.tasks.base import (
     Array,
     Batch,
     Task,
-    check_int,
     check_outputs,
     cross_entropy_steps,
     masked_mean,
@@ -47,7 +47,7 @@ class TemporalOrderTask(Task):
         self, *, T: int = 100, seed: int = 0, val_size: int = 1000, dtype: str = "float32"
     ) -> None:
         super().__init__(seed=seed, val_size=val_size, dtype=dtype)
-        self.T = check_int("T", T, 10, " (a symbol lies in [0.1T, 0.2T))")
+        self.T = check_int("T", T, 10, why=" (a symbol lies in [0.1T, 0.2T))")
         self.params = {"T": self.T, **self.params}
         self.input_size, self.input_ids, self.output_size = len(SYMBOLS), False, len(CLASSES)
         self.loss = "cross_entropy"

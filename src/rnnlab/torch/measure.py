@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.checks import check_int
 from rnnlab.torch._torch import import_torch
 from rnnlab.torch.packed import own_order
 from rnnlab.torch.preserve import preserved
@@ -137,9 +138,7 @@ def check_output_step(step: object, T: int) -> int:
         raise ValueError(f"output_step: the sequence has T = {T} step; a lag needs T >= 2")
     if step is None:
         return T
-    if isinstance(step, bool) or not isinstance(step, int | np.integer) or not 2 <= step <= T:
-        raise ValueError(f"output_step: got {step!r}; expected an integer 2 <= step <= {T} (T)")
-    return int(step)
+    return check_int("output_step", step, 2, T, why=" (T)")
 
 
 def as_numpy(t: Tensor) -> Array:

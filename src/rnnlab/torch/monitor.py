@@ -45,8 +45,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import maths
+from rnnlab.checks import check_int
 from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
-from rnnlab.diagnostics._common import check_count
 from rnnlab.diagnostics.diagnose import SHOWN_LAGS
 from rnnlab.diagnostics.options import options_from
 from rnnlab.torch.flow import gradient_flow
@@ -78,7 +78,7 @@ class GradientFlowMonitor:
         options: DiagnosisOptions | None = None,
         **keywords: Any,
     ) -> None:
-        every = check_count("every", every, 1)
+        every = check_int("every", every, 1)
         self.options = options_from(options, keywords, default=MONITOR_OPTIONS)
         if not callable(loss_fn):
             raise ValueError(

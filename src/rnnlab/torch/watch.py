@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.checks import check_int
 from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
 from rnnlab.diagnostics.options import options_from
 from rnnlab.torch._torch import import_torch
@@ -67,8 +68,7 @@ class Watch:
         """Record `state` (a tensor, or a tuple (h, c)) as layer `layer`'s next state and
         return it for the loop to use."""
         torch = import_torch()
-        if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
-            raise ValueError(f"layer: got {layer!r}; expected an integer >= 0")
+        layer = check_int("layer", layer, 0)
         parts = tuple(state) if isinstance(state, tuple | list) else (state,)
         if not parts or not all(isinstance(p, torch.Tensor) for p in parts):
             raise ValueError(

@@ -34,6 +34,7 @@ import safetensors
 import safetensors.numpy
 
 from rnnlab._atomic import atomic_write
+from rnnlab.checks import check_int
 
 __all__ = [
     "Checkpoint",
@@ -144,8 +145,10 @@ def save_checkpoint(
     _check_arrays(path, "params", params)
     _check_arrays(path, "opt_state", opt_state)
     _check_arrays(path, "extra_arrays", extra_arrays or {})
-    if not (isinstance(step, int | np.integer) and not isinstance(step, bool) and step >= 0):
-        raise CheckpointError(f"{path}: step: got {step!r}; expected an integer >= 0")
+    try:
+        check_int("step", step, 0)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
     if not isinstance(rng, np.random.Generator) or (
         type(rng.bit_generator).__name__ not in _BIT_GENERATORS
     ):

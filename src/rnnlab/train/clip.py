@@ -12,14 +12,14 @@ the step where it appears.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["CLIP_MODES", "clip", "global_norm", "param_norms"]
+from rnnlab.checks import check_one_of, check_positive
+from rnnlab.vocab import CLIP_MODES, ClipMode
 
-CLIP_MODES = ("norm", "value", "none")
+__all__ = ["CLIP_MODES", "clip", "global_norm", "param_norms"]
 
 
 def _sum_squares(g: np.ndarray) -> float:
@@ -52,7 +52,7 @@ def param_norms(grads: Mapping[str, np.ndarray]) -> dict[str, float]:
 
 
 def clip(
-    grads: Mapping[str, np.ndarray], mode: str, threshold: float | None = None
+    grads: Mapping[str, np.ndarray], mode: ClipMode, threshold: float | None = None
 ) -> tuple[dict[str, np.ndarray], float]:
     """Clip gradients; return (clipped grads, global norm before clipping).
 
@@ -64,17 +64,9 @@ def clip(
     Arrays that do not change are returned as they are, not copied: treat them as
     read-only, as every function here does.
     """
-    if mode not in CLIP_MODES:
-        raise ValueError(f"mode: got {mode!r}; expected {', '.join(CLIP_MODES)}")
-    if mode != "none" and not (
-        isinstance(threshold, numbers.Real)
-        and not isinstance(threshold, bool)
-        and math.isfinite(threshold)
-        and threshold > 0
-    ):
-        raise ValueError(
-            f"threshold: got {threshold!r}; expected a finite number > 0 for mode {mode!r}"
-        )
+    check_one_of("mode", mode, CLIP_MODES)
+    if mode != "none":
+        check_positive("threshold", threshold, why=f" for mode {mode!r}")
     norm = global_norm(grads)
     # threshold is None only for mode "none" (checked above); the test narrows its type
     if mode == "none" or threshold is None or not math.isfinite(norm):

@@ -15,6 +15,9 @@ from rnnlab.diagnostics.options import DiagnosisOptions
 if TYPE_CHECKING:
     from rnnlab.diagnostics.verdict import RunInfo
     from rnnlab.tasks.base import Task
+from rnnlab.train.optim import OptimizerName
+from rnnlab.train.schedules import ScheduleName
+from rnnlab.vocab import ClipMode
 
 
 class Frozen(BaseModel):
@@ -26,7 +29,7 @@ class Frozen(BaseModel):
 class ClipConfig(Frozen):
     """Clipping at a threshold: global L2 norm (Pascanu et al. 2013), per element, or none."""
 
-    mode: Literal["norm", "value", "none"] = "none"
+    mode: ClipMode = "none"
     threshold: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -50,12 +53,12 @@ class TBPTTConfig(Frozen):
 
 
 class TrainConfig(Frozen):
-    optimizer: Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"] = "adam"
+    optimizer: OptimizerName = "adam"
     lr: float = Field(default=1e-3, gt=0)
     momentum: float = Field(default=0.0, ge=0, lt=1)
     nesterov: bool = False
     weight_decay: float = Field(default=0.0, ge=0)
-    schedule: Literal["constant", "step", "cosine"] = "constant"
+    schedule: ScheduleName = "constant"
     warmup_steps: int = Field(default=0, ge=0)
     step_size: int | None = Field(default=None, gt=0)
     gamma: float = Field(default=0.1, gt=0, le=1)

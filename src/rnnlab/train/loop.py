@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.train.callbacks import RecordDiagnostics
@@ -81,6 +82,7 @@ def fit(
     quiet: bool = False,
     run_config: dict[str, Any] | None = None,
     diagnostics: DiagnosticsConfig | None = DEFAULT_DIAGNOSTICS,
+    run_info: RunInfo | None = None,
 ) -> History:
     """Train `model` on `task` for config.steps steps; return the History.
 
@@ -91,6 +93,8 @@ def fit(
     resume   continue from out/last.safetensors, bit-identically to an uninterrupted run
     quiet    no progress output (a bar on a terminal, else a plain line every few seconds)
     run_config  the whole run's config, stored in every checkpoint (default: the train part)
+    run_info  what the diagnoses' remedies know of the run (default: read off the model and
+             config.clip)
     The model's params are updated in place (model.params is replaced each step).
     """
     opt = make_optimizer(config.optimizer, **config.optimizer_hyper())
@@ -117,7 +121,7 @@ def fit(
     saved_config = run_config if run_config is not None else {"train": config.model_dump()}
     shapes = {k: v.shape for k, v in model.params.items()}
     if diagnostics is not None and diagnostics.cadence(config.steps):
-        callbacks = [RecordDiagnostics(model, task, config, diagnostics), *callbacks]
+        callbacks = [RecordDiagnostics(model, task, config, diagnostics, run_info), *callbacks]
 
     if resume and ckpt is not None and (last := ckpt.load_last(shapes)) is not None:
         model.set_params(last.params)

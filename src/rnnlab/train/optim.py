@@ -18,13 +18,13 @@ operation, so that a float64 run agrees with torch to rounding.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
+
+from rnnlab.checks import check_number, check_one_of
 
 Arrays = dict[str, np.ndarray]
 
@@ -35,9 +35,14 @@ __all__ = [
     "Adam",
     "Optimizer",
     "OPTIMIZERS",
+    "OPTIMIZER_NAMES",
+    "OptimizerName",
     "make_optimizer",
     "state_slot",
 ]
+
+OptimizerName = Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"]
+OPTIMIZER_NAMES: tuple[OptimizerName, ...] = get_args(OptimizerName)
 
 
 class Optimizer(Protocol):
@@ -74,8 +79,8 @@ def _check(
     lr: float,
 ) -> float:
     """Validate one update's inputs; return lr as a Python float (keeps float32 float32)."""
-    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"lr: got {lr!r}; expected a finite number >= 0")
+    allowed, ok = _NONNEG
+    lr = check_number("lr", lr, ok, allowed)
     if set(grads) != set(params):
         raise ValueError(
             f"grads: got keys {sorted(grads)}; expected the params keys {sorted(params)}"
@@ -93,7 +98,7 @@ def _check(
                 f"grads[{name!r}]: got {g.dtype}{list(g.shape)}; "
                 f"expected {p.dtype}{list(p.shape)} like params[{name!r}]"
             )
-    return float(lr)
+    return lr
 
 
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
@@ -302,7 +307,8 @@ class Adam:
         return new_params, new_state
 
 
-OPTIMIZERS: dict[str, type[SGD | Adagrad | RMSprop | Adam]] = {
+# the class of each name in OPTIMIZER_NAMES
+OPTIMIZERS: dict[OptimizerName, type[SGD | Adagrad | RMSprop | Adam]] = {
     "sgd": SGD,
     "adagrad": Adagrad,
     "rmsprop": RMSprop,
@@ -327,16 +333,14 @@ _RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
 }
 
 
-def make_optimizer(name: str, **hyper: Any) -> SGD | Adagrad | RMSprop | Adam:
+def make_optimizer(name: OptimizerName, **hyper: Any) -> SGD | Adagrad | RMSprop | Adam:
     """Build an optimiser by name ("sgd", "adagrad", "rmsprop", "adam", "adamw").
 
     `hyper` are the dataclass fields of that optimiser; "adamw" is Adam with
     `decoupled_weight_decay=True` and torch.optim.AdamW's default weight_decay=0.01.
     Numbers are stored as Python floats so that float32 params stay float32.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer: got {name!r}; expected {', '.join(OPTIMIZERS)}")
-    cls = OPTIMIZERS[name]
+    cls = OPTIMIZERS[check_one_of("optimizer", name, OPTIMIZER_NAMES)]
     if name == "adamw":
         hyper = {"decoupled_weight_decay": True, "weight_decay": 0.01, **hyper}
     names = [f.name for f in fields(cls)]
@@ -348,10 +352,7 @@ def make_optimizer(name: str, **hyper: Any) -> SGD | Adagrad | RMSprop | Adam:
             )
         if key in _RANGES:
             allowed, ok = _RANGES[key]
-            is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not (is_number and math.isfinite(value) and ok(float(value))):
-                raise ValueError(f"{key}: got {value!r}; expected {allowed}")
-            clean[key] = float(value)
+            clean[key] = check_number(key, value, ok, allowed)
         elif isinstance(value, bool | np.bool_):
             clean[key] = bool(value)
         else:

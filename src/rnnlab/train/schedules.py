@@ -11,10 +11,10 @@ only its step.
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Literal, Protocol, get_args
+
+from rnnlab.checks import check_int, check_number, check_one_of, check_positive
 
 __all__ = [
     "Schedule",
@@ -23,8 +23,12 @@ __all__ = [
     "Cosine",
     "Warmup",
     "SCHEDULES",
+    "ScheduleName",
     "make_schedule",
 ]
+
+ScheduleName = Literal["constant", "step", "cosine"]
+SCHEDULES: tuple[ScheduleName, ...] = get_args(ScheduleName)
 
 
 class Schedule(Protocol):
@@ -93,24 +97,8 @@ class Warmup:
         return self.inner.lr_at(0) * (s + (1 - s) * step / self.steps)
 
 
-SCHEDULES = ("constant", "step", "cosine")
-
-
-def _number(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> None:
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (is_number and math.isfinite(value) and ok(float(value))):
-        raise ValueError(f"{name}: got {value!r}; expected {allowed}")
-
-
-def _count(name: str, value: Any, low: int) -> None:
-    if not (
-        isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= low
-    ):
-        raise ValueError(f"{name}: got {value!r}; expected an integer >= {low}")
-
-
 def make_schedule(
-    name: str,
+    name: ScheduleName,
     lr: float,
     *,
     step_size: int | None = None,
@@ -125,29 +113,24 @@ def make_schedule(
     "step" needs `step_size`; "cosine" needs `total_steps`, counted from step 0 including
     the warm-up, so that the cosine reaches min_lr at `total_steps` either way.
     """
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule: got {name!r}; expected {', '.join(SCHEDULES)}")
-    _number("lr", lr, "a finite number > 0", lambda v: v > 0)
-    _count("warmup_steps", warmup_steps, 0)
+    check_one_of("schedule", name, SCHEDULES)
+    check_positive("lr", lr)
+    check_int("warmup_steps", warmup_steps, 0)
     inner: Schedule
     if name == "constant":
         inner = Constant(float(lr))
     elif name == "step":
-        _count("step_size", step_size, 1)
-        _number("gamma", gamma, "a number in (0, 1]", lambda v: 0 < v <= 1)
+        check_int("step_size", step_size, 1)
+        check_number("gamma", gamma, lambda v: 0 < v <= 1, "a number in (0, 1]")
         inner = StepDecay(float(lr), int(step_size or 0), float(gamma))
     else:
-        _count("total_steps", total_steps, warmup_steps + 1)
-        _number("min_lr", min_lr, f"a number in [0, lr={lr}]", lambda v: 0 <= v <= lr)
+        check_int("total_steps", total_steps, warmup_steps + 1)
+        check_number("min_lr", min_lr, lambda v: 0 <= v <= lr, f"a number in [0, lr={lr}]")
         inner = Cosine(float(lr), int(total_steps or 0) - warmup_steps, float(min_lr))
     if warmup_steps == 0:
         return inner
     if warmup_start_factor is not None:
-        _number(
-            "warmup_start_factor",
-            warmup_start_factor,
-            "a number in [0, 1]",
-            lambda v: 0 <= v <= 1,
+        warmup_start_factor = check_number(
+            "warmup_start_factor", warmup_start_factor, lambda v: 0 <= v <= 1, "a number in [0, 1]"
         )
-        warmup_start_factor = float(warmup_start_factor)
     return Warmup(inner, warmup_steps, warmup_start_factor)

@@ -17,11 +17,11 @@ A spectral_radius ρ rescales u to max |u_j| = ρ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import inf
 from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.checks import check_positive
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.activations import DPHI, GAMMA, PHI, check_nonlinearity
 from rnnlab.engine.cells.base import Activations, Cell
@@ -51,11 +51,9 @@ class IndRNNCell(Cell):
 
     def __post_init__(self) -> None:
         check_nonlinearity(self.nonlinearity)
-        m = self.recurrent_max
-        if m is not None:
-            if isinstance(m, bool) or not isinstance(m, int | float) or not 0 < m < inf:
-                raise ValueError(f"recurrent_max: got {m!r}; expected a finite number > 0 or none")
-            object.__setattr__(self, "recurrent_max", float(m))
+        if self.recurrent_max is not None:  # as a float: 1 and 1.0 are one config
+            m = check_positive("recurrent_max", self.recurrent_max, why=" or none")
+            object.__setattr__(self, "recurrent_max", m)
 
     @property
     def gamma(self) -> float:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from math import isfinite
 from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.checks import check_number
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.cells.base import Activations, Cell
 
@@ -65,10 +65,9 @@ class LSTMCell(Cell):
 
     def __post_init__(self) -> None:
         b = self.forget_bias
-        if b is not None:
-            if isinstance(b, bool) or not isinstance(b, int | float) or not isfinite(b):
-                raise ValueError(f"forget_bias: got {b!r}; expected a finite number or none")
-            object.__setattr__(self, "forget_bias", float(b))  # 1 and 1.0 are one config
+        if b is not None:  # as a float: 1 and 1.0 are one config
+            b = check_number("forget_bias", b, lambda _: True, "a finite number or none")
+            object.__setattr__(self, "forget_bias", b)
 
     def init_layer(
         self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme

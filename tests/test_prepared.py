@@ -233,3 +233,14 @@ def test_a_bad_config_gets_the_same_one_line_error_on_every_path(tmp_path, messa
         result = CliRunner().invoke(cli, [*command, *sets])
         assert (result.exit_code, result.output) == (2, f"error: {message}\n")
     assert not (tmp_path / "store").exists()
+
+
+def test_train_of_a_config_still_works_with_a_deprecation_warning(tmp_path):
+    """The old form train(config, out) -> (history, task) warns and trains the same run."""
+    config = parse(DATA)
+    with pytest.warns(DeprecationWarning, match=r"train\(config, \.\.\.\) is deprecated"):
+        old, task = train(config, tmp_path / "old", quiet=True)
+    new = train(prepare(config), tmp_path / "new", quiet=True)
+    assert task.name == prepare(config).task.name
+    assert [s["loss"] for s in old.steps] == [s["loss"] for s in new.steps]
+    assert old.evals == new.evals

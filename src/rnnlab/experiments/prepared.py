@@ -13,10 +13,11 @@ the configs only: the models cannot cross to the workers (nothing is pickled).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from rnnlab import tasks
 from rnnlab.diagnostics.verdict import RunInfo
@@ -62,8 +63,28 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     return load_run(path, overrides).config
 
 
-def train(run: PreparedRun, out: str | Path, resume: bool = False, quiet: bool = False) -> History:
-    """Train a prepared run with its diagnostics into `out` (checkpoints, history.json)."""
+@overload
+def train(
+    run: PreparedRun, out: str | Path, resume: bool = False, quiet: bool = False
+) -> History: ...
+@overload
+def train(
+    run: RunConfig, out: str | Path, resume: bool = False, quiet: bool = False
+) -> tuple[History, Task]: ...
+def train(
+    run: PreparedRun | RunConfig, out: str | Path, resume: bool = False, quiet: bool = False
+) -> History | tuple[History, Task]:
+    """Train a prepared run with its diagnostics into `out` (checkpoints, history.json).
+    A RunConfig (the old form) still works, returning (history, task), with a warning."""
+    if isinstance(run, RunConfig):
+        warnings.warn(
+            "train(config, ...) is deprecated: pass prepare(config), and read the task "
+            "from it; train then returns the History alone",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        prepared = prepare(run)
+        return train(prepared, out, resume, quiet), prepared.task
     config = run.config
     return fit(
         run.model,

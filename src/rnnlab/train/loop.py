@@ -126,7 +126,10 @@ def fit(
     if resume and ckpt is not None and (last := ckpt.load_last(shapes)) is not None:
         model.set_params(last.params)
         opt_state, rng, start = last.opt_state, last.rng, last.step
-        history = History.load(ckpt.root / "history.json").truncate(start)
+        saved = History.load(ckpt.root / "history.json")
+        if saved.status == "diverged" and saved.diverged_at == start:
+            return saved  # it ended there, and both files say so: nothing to redo
+        history = saved.truncate(start)
         if stream is not None and last.arrays:
             carry = _carry_from(last.arrays, model)
     best = min((e["loss"] for e in history.evals), default=math.inf)
@@ -134,6 +137,7 @@ def fit(
     def save(step: int) -> None:
         if ckpt is None:
             return
+        ckpt.root.mkdir(parents=True, exist_ok=True)  # a run whose step 0 saved no best
         history.save(ckpt.root / "history.json")  # first: a crash leaves it ahead, not behind
         extra = _carry_to(carry) if stream is not None else None
         ckpt.save_last(model.params, opt_state, step, rng, saved_config, None, extra)
@@ -154,6 +158,9 @@ def fit(
     with _progress(not quiet, sys.stderr) as bar:
         bar_task = bar.add_task("train", total=config.steps, completed=start, info="")
         for step in range(start, config.steps):
+            # where step `step` starts: a divergence saves this, so a resume (or a rerun of a
+            # killed worker) replays the same batch and diverges at the same step
+            rng_before, carry_before = rng.bit_generator.state, carry
             with np.errstate(all="ignore"):  # overflow is caught below, not printed
                 if stream is not None:
                     X, Y, mask = stream.chunk(step % n_chunks, config.batch_size)
@@ -181,6 +188,7 @@ def fit(
                 history.steps.append(record | {"skipped": 1.0})
                 if config.on_nonfinite == "stop":
                     history.status, history.diverged_at = "diverged", step
+                    rng.bit_generator.state, carry = rng_before, carry_before
                     for callback in callbacks:  # the last finite model, and the blow-up
                         callback(done, model, history)
                     break

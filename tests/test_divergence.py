@@ -1,0 +1,105 @@
+"""A diverged run's result is a pure function of its config, however often it is killed and
+resumed; a run that is non-finite from step 0 still leaves its files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from rnnlab.engine.model import build
+from rnnlab.tasks import get
+from rnnlab.train import TrainConfig, fit
+from rnnlab.train.checkpoint import CheckpointDir
+
+TASK = dict(T=60, val_size=64)
+
+
+def _model(rho: float, H: int = 16):
+    config = {
+        "cell": "rnn",
+        "nonlinearity": "relu",
+        "input_size": 2,
+        "hidden_size": H,
+        "output_size": 1,
+        "spectral_radius": rho,
+    }
+    return build(config, seed=0)
+
+
+def _config(steps: int) -> TrainConfig:
+    return TrainConfig(optimizer="sgd", lr=0.01, batch_size=4, steps=steps, eval_every=1)
+
+
+def _files(root) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+
+
+def test_a_diverged_run_resumed_ends_as_it_did_uninterrupted(tmp_path):
+    """ReLU RNN, ρ(W) = 1.34, SGD 0.01, batch 4: it diverges a few steps in. Resuming it,
+    from its final checkpoint or from one taken before the blow-up, gives the same history
+    and the same divergence step: the checkpoint of a diverged run holds the RNG as it was
+    when the diverging step began, and a resume of a run that ended there redoes nothing."""
+    task = get("adding", **TASK)
+    whole = fit(_model(1.34), task, _config(200), out=tmp_path / "whole", quiet=True)
+    k = whole.diverged_at
+    assert whole.status == "diverged" and k is not None and k >= 2
+    last = CheckpointDir(tmp_path / "whole").load_last(
+        {k: v.shape for k, v in _model(1.34).params.items()}
+    )
+    assert last is not None and last.step == k
+    # the saved RNG draws step k's batch again: the one that blew up
+    replay = np.random.default_rng()
+    replay.bit_generator.state = last.rng.bit_generator.state
+    X, _, _ = task.batch(replay, 4)
+    again = np.random.default_rng(0)
+    for _ in range(k + 1):
+        X_k, _, _ = task.batch(again, 4)
+    np.testing.assert_array_equal(X, X_k)
+
+    # killed after its last save: resume ends where it ended, touching nothing
+    before = _files(tmp_path / "whole")
+    resumed = fit(_model(1.34), task, _config(200), out=tmp_path / "whole", resume=True, quiet=True)
+    assert json.dumps(resumed.to_dict()) == json.dumps(whole.to_dict())  # nan included
+    assert _files(tmp_path / "whole") == before
+
+    # killed at step k − 1, before the blow-up: the resume diverges at k, as the whole run did
+    diagnostics = None  # a diagnosis at the short run's last step would not be in `whole`
+    fit(
+        _model(1.34),
+        task,
+        _config(k - 1),
+        out=tmp_path / "part",
+        quiet=True,
+        diagnostics=diagnostics,
+    )
+    part = fit(
+        _model(1.34),
+        task,
+        _config(200),
+        out=tmp_path / "part",
+        resume=True,
+        quiet=True,
+        diagnostics=diagnostics,
+    )
+    plain = fit(
+        _model(1.34),
+        task,
+        _config(200),
+        out=tmp_path / "plain",
+        quiet=True,
+        diagnostics=diagnostics,
+    )
+    assert part.diverged_at == plain.diverged_at == k
+    assert json.dumps(part.to_dict()) == json.dumps(plain.to_dict())
+
+
+def test_a_run_non_finite_from_step_0_leaves_its_history_and_checkpoint(tmp_path):
+    """ρ(W) = 10: the validation loss is already nan at initialisation, so no best checkpoint
+    is written at step 0; the run still ends 'diverged' with its history and last params."""
+    task = get("adding", **TASK)
+    history = fit(_model(10.0, H=64), task, _config(5), out=tmp_path / "run", quiet=True)
+    assert not np.isfinite(history.evals[0]["loss"])
+    assert history.status == "diverged" and history.diverged_at == 0
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"history.json", "last.safetensors"}
+    assert json.loads((tmp_path / "run" / "history.json").read_text())["status"] == "diverged"

@@ -103,3 +103,31 @@ def test_a_run_non_finite_from_step_0_leaves_its_history_and_checkpoint(tmp_path
     assert history.status == "diverged" and history.diverged_at == 0
     assert {p.name for p in (tmp_path / "run").iterdir()} >= {"history.json", "last.safetensors"}
     assert json.loads((tmp_path / "run" / "history.json").read_text())["status"] == "diverged"
+
+
+def test_a_config_with_inf_or_nan_is_one_line_before_anything_runs():
+    """inf and nan passed validation and then failed mid-run; now each is a ConfigError."""
+    from rnnlab.experiments.config import ConfigError
+    from rnnlab.experiments.prepared import validate
+
+    cases = {
+        "train.clip.threshold: got inf; expected a finite number": {
+            "train": {"clip": {"mode": "norm", "threshold": float("inf")}}
+        },
+        "model.init_scale: got inf; expected a finite number": {
+            "model": {"init_scale": float("inf")}
+        },
+        "model.spectral_radius: got inf; expected a finite number": {
+            "model": {"spectral_radius": float("inf")}
+        },
+        "model.forget_bias: got nan; expected a finite number or none": {
+            "model": {"cell": "lstm", "forget_bias": float("nan")}
+        },
+    }
+    for message, data in cases.items():
+        try:
+            validate(data)
+        except ConfigError as err:
+            assert str(err) == message
+        else:
+            raise AssertionError(f"accepted {data}")

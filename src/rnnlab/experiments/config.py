@@ -40,7 +40,7 @@ class ModelConfig(Frozen):
     the cell checks and fills in with its defaults, so that a config spelling a default
     and one leaving it out are one run."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True, allow_inf_nan=False)
     cell: str = "rnn"
     hidden_size: int = Field(default=64, gt=0)
     num_layers: int = Field(default=1, gt=0)

@@ -21,9 +21,10 @@ from rnnlab.vocab import ClipMode
 
 
 class Frozen(BaseModel):
-    """Base of every config section: immutable, no unknown keys, no type coercion."""
+    """Base of every config section: immutable, no unknown keys, no type coercion, and no
+    inf or nan where a number goes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ClipConfig(Frozen):

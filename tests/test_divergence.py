@@ -131,3 +131,12 @@ def test_a_config_with_inf_or_nan_is_one_line_before_anything_runs():
             assert str(err) == message
         else:
             raise AssertionError(f"accepted {data}")
+
+
+def test_adamw_takes_torch_s_default_weight_decay():
+    """torch.optim.AdamW decays by 0.01 unless told otherwise; so does train.optimizer = adamw."""
+    from rnnlab.experiments.prepared import validate
+
+    assert validate({"train": {"optimizer": "adamw"}}).train.weight_decay == 0.01
+    assert validate({"train": {"optimizer": "adamw", "weight_decay": 0.0}}).train.weight_decay == 0
+    assert validate({"train": {"optimizer": "adam"}}).train.weight_decay == 0

@@ -15,7 +15,7 @@ from rnnlab.diagnostics.options import DiagnosisOptions
 if TYPE_CHECKING:
     from rnnlab.diagnostics.verdict import RunInfo
     from rnnlab.tasks.base import Task
-from rnnlab.train.optim import OptimizerName
+from rnnlab.train.optim import ADAMW_WEIGHT_DECAY, OptimizerName
 from rnnlab.train.schedules import ScheduleName
 from rnnlab.vocab import ClipMode
 
@@ -72,6 +72,14 @@ class TrainConfig(Frozen):
     seed: int = Field(default=0, ge=0)
     eval_every: int = Field(default=100, gt=0)
     checkpoint_every: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _torch_defaults(cls, data: Any) -> Any:
+        # AdamW decays by default, as torch.optim.AdamW: unset weight_decay means its 0.01
+        if isinstance(data, dict) and data.get("optimizer") == "adamw":
+            return {"weight_decay": ADAMW_WEIGHT_DECAY, **data}
+        return data
 
     @model_validator(mode="after")
     def _momentum_where_used(self) -> TrainConfig:

@@ -333,6 +333,9 @@ _RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
 }
 
 
+ADAMW_WEIGHT_DECAY = 0.01  # torch.optim.AdamW's default
+
+
 def make_optimizer(name: OptimizerName, **hyper: Any) -> SGD | Adagrad | RMSprop | Adam:
     """Build an optimiser by name ("sgd", "adagrad", "rmsprop", "adam", "adamw").
 
@@ -342,7 +345,7 @@ def make_optimizer(name: OptimizerName, **hyper: Any) -> SGD | Adagrad | RMSprop
     """
     cls = OPTIMIZERS[check_one_of("optimizer", name, OPTIMIZER_NAMES)]
     if name == "adamw":
-        hyper = {"decoupled_weight_decay": True, "weight_decay": 0.01, **hyper}
+        hyper = {"decoupled_weight_decay": True, "weight_decay": ADAMW_WEIGHT_DECAY, **hyper}
     names = [f.name for f in fields(cls)]
     clean: dict[str, Any] = {}
     for key, value in hyper.items():

@@ -140,3 +140,34 @@ def test_adamw_takes_torch_s_default_weight_decay():
     assert validate({"train": {"optimizer": "adamw"}}).train.weight_decay == 0.01
     assert validate({"train": {"optimizer": "adamw", "weight_decay": 0.0}}).train.weight_decay == 0
     assert validate({"train": {"optimizer": "adam"}}).train.weight_decay == 0
+
+
+def test_python_api_misuse_is_one_line():
+    """Each was a ZeroDivisionError, a negative loss, numpy's or pydantic's message."""
+    import pytest
+
+    import rnnlab
+    from rnnlab.train import TrainConfig
+
+    model = rnnlab.RNN(input_size=3, hidden_size=4, output_size=3)
+    ids = np.zeros((5, 2), dtype=int)
+    cases = {
+        r"^X: got shape \(5, 0\); expected T >= 1 and B >= 1$": lambda: model.loss(
+            np.zeros((5, 0), int), np.zeros((5, 0), int)
+        ),
+        r"^mask: got -1\.0 at \(0, 0\); expected weights >= 0$": lambda: model.loss(
+            ids, ids, mask=-np.ones((5, 2), np.float32)
+        ),
+        r"^seed: got -1; expected an integer >= 0$": lambda: rnnlab.RNN(
+            input_size=3, hidden_size=4, output_size=3, seed=-1
+        ),
+        r"^init_scale: got -1; expected a finite number > 0$": lambda: rnnlab.RNN(
+            input_size=3, hidden_size=4, output_size=3, init_scale=-1
+        ),
+        r"^lr: got 0; expected greater than 0$": lambda: TrainConfig(lr=0),
+        r"^path: got bytes; expected a str or Path, or none$": lambda: get("charlm", path=b"x"),
+    }
+    for pattern, call in cases.items():
+        with pytest.raises(ValueError, match=pattern) as info:
+            call()
+        assert "\n" not in str(info.value)

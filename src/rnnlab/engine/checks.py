@@ -34,8 +34,10 @@ def check_inputs(X: object, input_size: int, dtype: np.dtype) -> Array:
     """X (T, B, D) floats of the model's dtype, or token ids (T, B) in [0, input_size)."""
     if not isinstance(X, np.ndarray):
         raise ValueError(f"X: got {type(X).__name__}; expected a numpy array (T, B, D) or (T, B)")
+    if 0 in X.shape[:2]:
+        raise ValueError(f"X: got shape {X.shape}; expected T >= 1 and B >= 1")
     if X.ndim == 2 and np.issubdtype(X.dtype, np.integer):
-        if X.size and (X.min() < 0 or X.max() >= input_size):
+        if X.min() < 0 or X.max() >= input_size:
             bad = int(X.min()) if X.min() < 0 else int(X.max())
             raise ValueError(
                 f"X: got token id {bad}; expected 0 <= id < {input_size} (the vocabulary size)"
@@ -46,10 +48,7 @@ def check_inputs(X: object, input_size: int, dtype: np.dtype) -> Array:
             f"X: got shape {X.shape} of {X.dtype}; expected (T, B, {input_size}) floats "
             f"or (T, B) integer token ids"
         )
-    _check_float("X", X, dtype)
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X: got shape {X.shape}; expected T >= 1 and B >= 1")
-    return X
+    return _check_float("X", X, dtype)
 
 
 def check_targets(Y: object, loss: str, T: int, B: int, K: int, dtype: np.dtype) -> Array:
@@ -80,6 +79,9 @@ def check_mask(mask: object, T: int, B: int, dtype: np.dtype) -> Array:
         shape = getattr(mask, "shape", type(mask).__name__)
         raise ValueError(f"mask: got {shape}; expected a numpy array of shape ({T}, {B})")
     _check_finite("mask", mask)
+    if mask.size and mask.min() < 0:  # a weight per step: a negative one would flip the loss
+        at = tuple(int(i) for i in np.unravel_index(mask.argmin(), mask.shape))
+        raise ValueError(f"mask: got {float(mask.min())!r} at {at}; expected weights >= 0")
     return mask.astype(dtype, copy=False)
 
 

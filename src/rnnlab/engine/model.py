@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnlab.checks import check_int
 from rnnlab.engine import checks
 from rnnlab.engine.blas import matmul, one_blas_thread
 from rnnlab.engine.cells import Cell, cell_type, make_cell
@@ -78,6 +79,10 @@ class SequenceModel:
         self.dtype = checks.check_dtype(dtype)
         if seed is not None and rng is not None:
             raise ValueError("seed, rng: got both; expected at most one")
+        if seed is not None:
+            check_int("seed", seed, 0)
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng: got {type(rng).__name__}; expected a numpy.random.Generator")
         self.scheme = Scheme(init, init_scale, spectral_radius)
         rng = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
         params: dict[str, Array] = {}

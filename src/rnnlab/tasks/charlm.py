@@ -48,6 +48,8 @@ class Forward(Protocol):
 
 def read_text(path: str | Path | None) -> str:
     """The file's text, or the packaged tiny Shakespeare when `path` is None."""
+    if path is not None and not isinstance(path, str | Path):
+        raise ValueError(f"path: got {type(path).__name__}; expected a str or Path, or none")
     if path is None:
         data = (resources.files("rnnlab.tasks") / "data" / "tinyshakespeare.txt").read_bytes()
     else:

@@ -26,6 +26,14 @@ class Frozen(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
+    def __init__(self, **data: Any) -> None:
+        # built directly (TrainConfig(lr=0)): one line, as a TOML config gets, not pydantic's
+        # multi-line report; still a ValueError
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise ValueError(format_error(err, type(self))) from None
+
 
 class ClipConfig(Frozen):
     """Clipping at a threshold: global L2 norm (Pascanu et al. 2013), per element, or none."""

@@ -1,5 +1,5 @@
-"""A diverged run's result is a pure function of its config, however often it is killed and
-resumed; a run that is non-finite from step 0 still leaves its files."""
+"""Hostile inputs and kills: a diverged run's result is a pure function of its config however
+often it is killed and resumed; bad numbers and API misuse are one line before any work."""
 
 from __future__ import annotations
 

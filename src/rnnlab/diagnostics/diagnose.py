@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab import maths
-from rnnlab.diagnostics._common import jsonable
+from rnnlab.diagnostics._common import from_jsonable, jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianProducts, jacobian_products
@@ -67,6 +67,13 @@ class Diagnosis:
         if not per_sequence:
             del out["flow"]["lag"]["norms"]
         return out
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Diagnosis:
+        """The Diagnosis a to_dict() record holds, as a history or a store keeps it: arrays
+        again (a non-finite number, None in JSON, as nan); per-sequence norms the record
+        left out as an empty array. Keys beyond the fields (a record's "step") are ignored."""
+        return from_jsonable(cls, record)
 
     def __str__(self) -> str:
         return "\n".join(_lines(self))

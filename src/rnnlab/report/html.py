@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import maths
-from rnnlab.diagnostics.diagnose import finite_g, per_step
+from rnnlab.diagnostics.text import finite_g, per_step
 from rnnlab.report import cache, plots
 from rnnlab.report.data import (
     Record,

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from rnnlab import maths
 from rnnlab.diagnostics import Diagnosis, RunInfo, Thresholds
-from rnnlab.diagnostics.diagnose import SHOWN_LAGS
+from rnnlab.diagnostics.text import SHOWN_LAGS
 from rnnlab.torch.flow import gradient_flow
 from rnnlab.torch.measure import module_info
 from rnnlab.torch.twin import recurrent_modules

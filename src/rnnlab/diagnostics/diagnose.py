@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.diagnostics import text
+from rnnlab.diagnostics import html, text
 from rnnlab.diagnostics._common import from_jsonable, jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
@@ -78,10 +78,7 @@ class Diagnosis:
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: verdict, evidence, remedies and the lag profile."""
-        # report sits above diagnostics (and needs matplotlib): imported only when shown
-        from rnnlab.report.html import diagnosis_html
-
-        return diagnosis_html(self)
+        return html.diagnosis_html(self)
 
 
 @one_blas_thread

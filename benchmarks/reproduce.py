@@ -27,10 +27,11 @@ import numpy as np
 
 from rnnlab._atomic import atomic_write
 from rnnlab.diagnostics import history_stats
+from rnnlab.diagnostics.record import gamma_sigma, w_block
 from rnnlab.experiments.executors import make_executor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
-from rnnlab.report.data import RunData, gamma_sigma, load_store, w_block
+from rnnlab.report.data import RunData, load_store
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "examples" / "reproduce"
@@ -177,11 +178,12 @@ def _dead_units(runs: list[RunData]) -> str:
     a dead unit passes no gradient, so it is lost to memory."""
     out = []
     for label, group in _by(runs, lambda r: r.label).items():
-        acts = [(r.diagnostics[0]["activations"][-1], r.diagnostics[-1]["activations"][-1])
+        acts = [(r.diagnostics[0].diagnosis.activations[-1],
+                 r.diagnostics[-1].diagnosis.activations[-1])
                 for r in group if r.diagnostics]  # fmt: skip
-        if acts and acts[0][0].get("dead_fraction") is not None:
-            first = statistics.median(a["dead_fraction"] for a, _ in acts)
-            last = statistics.median(b["dead_fraction"] for _, b in acts)
+        if acts and acts[0][0].dead_fraction is not None:
+            first = statistics.median(a.dead_fraction for a, _ in acts)
+            last = statistics.median(b.dead_fraction for _, b in acts)
             out.append(
                 f"\n\n{label}: dead ReLU units (0 on every step of every probe sequence), "
                 f"median over runs: {first:.0%} at initialisation, {last:.0%} after training."
@@ -294,15 +296,17 @@ def decay_radius(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
     for run in sorted(
         runs, key=lambda r: (r.config["model"]["spectral_radius"], r.config["train"]["seed"])
     ):
-        init = run.diagnostics[0]
-        assert init["step"] == 0, "the first diagnosis is at initialisation"
+        assert run.diagnostics[0].step == 0, "the first diagnosis is at initialisation"
+        init = run.diagnostics[0].diagnosis
         bound = gamma_sigma(init) or math.nan
-        decay = float(init["flow"]["decay_factor"])
+        decay = init.flow.decay_factor
         ok = decay <= bound * (1 + 1e-12)
         under.append(ok)
+        w = w_block(init)
+        assert w is not None and w.spectral_radius is not None
         lines.append(
-            f"| {w_block(init)['spectral_radius']:.3g} | {run.config['train']['seed']} | "
-            f"{w_block(init)['sigma_max']:.3g} | {bound:.3g} | {decay:.3g} | "
+            f"| {w.spectral_radius:.3g} | {run.config['train']['seed']} | "
+            f"{w.sigma_max:.3g} | {bound:.3g} | {decay:.3g} | "
             f"{'yes' if ok else 'NO'} |"
         )
     radii = sorted({r.config["model"]["spectral_radius"] for r in runs})

@@ -1,6 +1,15 @@
-"""Shared test helpers: small float64 problems for every cell, nonlinearity and loss."""
+"""Shared test helpers: small float64 problems for every cell, nonlinearity and loss, and a
+results store as rnnlab wrote it before snapshots were JSON."""
 
 from __future__ import annotations
+
+import io
+import json
+import math
+import sqlite3
+import zipfile
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,3 +65,100 @@ def preactivations(model: SequenceModel, X: np.ndarray, h0) -> list[np.ndarray]:
         out.append(inputs @ p["U"].T + lt.h[:-1] @ p["W"].T + p["b"])
         inputs = lt.h[1:]
     return out
+
+
+# --- the results store as rnnlab wrote it before schema version 3 -----------------------------
+# Versions 1 and 2 kept each diagnostics snapshot as an .npz archive. npz_snapshot is how the
+# store packed one then, and npz_record how the report read one back (snapshots.pack_arrays,
+# unpack_arrays and report.data.unflatten of rnnlab before version 3, verbatim), so tests can
+# build an old store and know what the old code read from it.
+
+
+def _nan_for_none(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, list | tuple):
+        return [_nan_for_none(v) for v in value]
+    return value
+
+
+def npz_snapshot(snapshot: dict[str, Any]) -> bytes:
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}/{key}" if prefix else str(key), item)
+        elif isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                walk(f"{prefix}/{i}", item)
+        else:
+            try:
+                array = np.asarray(value)
+                if array.dtype == object:  # a non-finite number arrives as None (JSON-safe)
+                    array = np.asarray(_nan_for_none(value), dtype=np.float64)
+            except (ValueError, TypeError):  # ragged, or strings mixed with numbers
+                array = np.empty(0, dtype=object)
+            if array.dtype == object:
+                raise ValueError(f"diagnostics: {prefix} holds mixed or ragged values")
+            arrays[prefix] = array
+
+    walk("", snapshot)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npz_record(blob: bytes) -> dict[str, Any]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    root: dict[str, Any] = {}
+    for path, array in arrays.items():
+        *parents, last = path.split("/")
+        node = root
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = array.tolist()
+
+    def lists(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        items = {k: lists(v) for k, v in node.items()}
+        if items and all(k.isdigit() for k in items):
+            return [items[k] for k in sorted(items, key=int)]
+        return items
+
+    return lists(root)
+
+
+def old_store(src: Path, dst: Path, version: int) -> None:
+    """dst/runs.db: the store at `src` as rnnlab wrote it at schema `version` (1 or 2), with
+    the same runs (in the same order) and metrics, and each snapshot an .npz archive."""
+    from rnnlab.experiments import store as store_module
+
+    dst.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(dst / "runs.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    for script in store_module.MIGRATIONS[:version]:  # the old versions' own SQL
+        assert isinstance(script, str)
+        db.executescript(script)
+    db.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("ATTACH DATABASE ? AS new", (str(src / "runs.db"),))
+    columns = store_module.RUN_COLUMNS
+    db.execute(f"INSERT INTO runs (rowid, {columns}) SELECT rowid, {columns} FROM new.runs")
+    db.execute("INSERT INTO metrics SELECT * FROM new.metrics")
+    rows = db.execute("SELECT run_id, step, record FROM new.diagnostics").fetchall()
+    db.executemany(
+        "INSERT INTO diagnostics VALUES (?, ?, ?)",
+        [(run_id, step, npz_snapshot(json.loads(record))) for run_id, step, record in rows],
+    )
+    db.execute("DETACH DATABASE new")
+    db.close()

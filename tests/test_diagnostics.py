@@ -11,6 +11,7 @@ import pytest
 
 import rnnlab
 from rnnlab.diagnostics import (
+    Diagnosis,
     DiagnosisCallback,
     DiagnosisOptions,
     RunInfo,
@@ -415,6 +416,26 @@ def test_diagnosis_is_json_safe_readable_and_changes_nothing():
     text = str(d)
     assert text.startswith("Diagnosis: EXPLODING")
     assert "remedies" in text and "τ = 10" in text
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_stored_diagnosis_reads_back_as_the_diagnosis_it_was(cell):
+    model = make_model(cell, "relu", input_size=2, hidden_size=4, output_size=1, dtype="float64")
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((12, 3, 2)), rng.standard_normal((12, 3, 1))
+    d = diagnose(model, X, Y, loss="mse", dependency_length=6, grad_norms=[1.0, np.inf])
+    record = json.loads(json.dumps({"step": 7} | d.to_dict(), allow_nan=False))
+    back = Diagnosis.from_dict(record)  # the step is not the Diagnosis's: ignored
+    assert back.to_dict() == d.to_dict() and str(back) == str(d)
+    np.testing.assert_array_equal(back.flow.lag.profile, d.flow.lag.profile)
+    assert back.flow.lag.norms.size == 0  # to_dict leaves the per-sequence norms out
+    for a, b in zip(back.spectra, d.spectra, strict=True):  # complex, from [real, imag]
+        assert (a.eigenvalues is None) is (b.eigenvalues is None)
+        if b.eigenvalues is not None:
+            np.testing.assert_array_equal(a.eigenvalues, b.eigenvalues)
+    assert back.verdict == d.verdict and back.run == d.run and back.thresholds == d.thresholds
+    with pytest.raises(ValueError, match=r"^verdict\.label: got nothing; expected a str$"):
+        Diagnosis.from_dict(record | {"verdict": {"evidence": []}})
 
 
 def test_gradient_flow_of_a_training_step_with_sampled_sequences():

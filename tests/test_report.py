@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,25 +18,30 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib")
 
 from rnnlab.cli.main import cli  # noqa: E402
+from rnnlab.diagnostics.record import gamma_sigma, top_profile  # noqa: E402
 from rnnlab.experiments.config import RunConfig  # noqa: E402
 from rnnlab.experiments.prepared import build, validate  # noqa: E402
-from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays  # noqa: E402
 from rnnlab.experiments.store import Store  # noqa: E402
 from rnnlab.maths import plain  # noqa: E402
 from rnnlab.report import Run, Sweep, plots  # noqa: E402
 from rnnlab.report.data import (  # noqa: E402
     RunData,
-    gamma_sigma,
     group_labels,
     load_run_folder,
     load_store,
-    top_profile,
-    unflatten,
 )
-from rnnlab.report.html import run_figures, run_titles, summary_rows, sweep_figures  # noqa: E402
+from rnnlab.report.html import (  # noqa: E402
+    run_figures,
+    run_section,
+    run_titles,
+    summary_rows,
+    sweep_figures,
+)
 from rnnlab.report.story import points  # noqa: E402
 from rnnlab.train.history import History  # noqa: E402
 from rnnlab.train.loop import fit  # noqa: E402
+
+from conftest import npz_record, old_store  # noqa: E402
 
 BASE: dict[str, Any] = {
     "model": {"cell": "rnn", "hidden_size": 8},
@@ -158,24 +165,76 @@ def assert_self_contained(html: str) -> None:
 # --- data ---------------------------------------------------------------------------------
 
 
-def test_store_snapshot_unflattens_to_the_history_record(store_dir: Path) -> None:
+def test_store_snapshot_reads_back_as_the_history_record(store_dir: Path) -> None:
     run = load_store(store_dir)[0]
     history = History.load(store_dir / "runs" / run.id / "history.json")
-    assert [r["step"] for r in run.diagnostics] == [0, 10, 20, 30]
-
-    def drop_none(x: Any) -> Any:  # the store leaves None leaves out
-        if isinstance(x, dict):
-            return {k: drop_none(v) for k, v in x.items() if v is not None}
-        return [drop_none(v) for v in x] if isinstance(x, list) else x
-
-    assert run.diagnostics == [drop_none(r) for r in history.diagnostics]
-    # and a snapshot survives pack → unpack → unflatten exactly
-    record = {k: v for k, v in history.diagnostics[1].items() if k != "step"}
-    assert unflatten(unpack_arrays(pack_arrays(record))) == drop_none(record)
+    assert [s.step for s in run.diagnostics] == [0, 10, 20, 30]
+    # the store keeps the record as JSON: read back typed, it is the history's record exactly
+    assert [s.to_dict() for s in run.diagnostics] == history.diagnostics
     assert run.steps == [
         {k: v for k, v in s.items()} for s in history.steps
     ]  # per-step dicts, as fit recorded them
     assert run.baseline == pytest.approx(1 / 6)
+
+
+def test_a_store_with_npz_snapshots_reads_as_before_and_a_writer_migrates_it(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """A store of schema version 2, each snapshot an .npz archive as rnnlab wrote it then:
+    `report`, `show` and `ls` read it as it is and write nothing, its diagnoses hold what the
+    old code read from it and report the same as the store written as JSON; a writer
+    migrates it to JSON in place, and every reader reads the same again."""
+    old = tmp_path / "old"
+    old_store(store_dir, old, version=2)
+    image = (old / "runs.db").read_bytes()
+    db = sqlite3.connect(old / "runs.db")
+    blobs = db.execute("SELECT run_id, step, arrays FROM diagnostics").fetchall()
+    db.close()
+    # what the old code's report read: the archive unpacked and unflattened
+    before = {(run_id, step): {"step": step} | npz_record(blob) for run_id, step, blob in blobs}
+
+    runner = CliRunner()
+    read = load_store(old)
+    ids = [run.id for run in read]
+    shown = [runner.invoke(cli, ["show", run_id, str(old)]) for run_id in ids]
+    listed = runner.invoke(cli, ["ls", str(old)])
+    assert all(r.exit_code == 0 for r in [*shown, listed]), listed.output
+    assert "diagnostics: 4 snapshots at steps 0, 10, 20, 30" in shown[0].output
+    assert (old / "runs.db").read_bytes() == image  # a reader wrote nothing
+    with Store(old) as store:
+        assert store.schema_version == 2
+
+    def comparable(x: Any) -> Any:  # the old form left None leaves out and held NaN in lists
+        if isinstance(x, dict):
+            return {k: c for k, v in x.items() if (c := comparable(v)) is not None}
+        if isinstance(x, list):
+            return [comparable(v) for v in x]
+        return None if isinstance(x, float) and math.isnan(x) else x
+
+    assert sum(len(run.diagnostics) for run in read) == len(before) == 10
+    for run in read:
+        assert [comparable(s.to_dict()) for s in run.diagnostics] == [
+            comparable(before[run.id, s.step]) for s in run.diagnostics
+        ]
+    new = load_store(store_dir)  # the same runs, the store written as JSON
+    assert [run.id for run in new] == ids and summary_rows(read) == summary_rows(new)
+    for a, b in zip(read, new, strict=True):  # every word, number and figure alike
+        assert run_section(a, "png") == run_section(b, "png")
+
+    with Store(old, write=True) as store:  # a writer migrates it
+        assert store.schema_version == 3
+    db = sqlite3.connect(old / "runs.db")
+    labels = db.execute("SELECT json_extract(record, '$.verdict.label') FROM diagnostics")
+    assert {label for (label,) in labels} <= {"vanishing", "exploding", "stuck", "healthy"}
+    db.close()
+    migrated = load_store(old)
+    assert [[s.to_dict() for s in r.diagnostics] for r in migrated] == [
+        [s.to_dict() for s in r.diagnostics] for r in read
+    ]
+    assert [runner.invoke(cli, ["show", run_id, str(old)]).output for run_id in ids] == [
+        r.output for r in shown
+    ]
+    assert runner.invoke(cli, ["ls", str(old)]).output == listed.output
 
 
 def test_run_folder_reads_config_and_history(run_dir: Path) -> None:
@@ -192,10 +251,11 @@ def test_lag_profile_draws_profiles_and_bound(run_dir: Path) -> None:
     records = load_run_folder(run_dir).diagnostics
     fig = plots.lag_profile(records)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
-    first, last = top_profile(records[0]), top_profile(records[-1])
+    first, last = top_profile(records[0].diagnosis), top_profile(records[-1].diagnosis)
     np.testing.assert_array_equal(lines["initialisation (step 0)"].get_ydata(), first)
     np.testing.assert_array_equal(lines["after training (step 30)"].get_ydata(), last)
-    g = gamma_sigma(records[0])
+    g = gamma_sigma(records[0].diagnosis)
+    assert g is not None
     bound = lines[f"bound ({g:.3g})^τ"].get_ydata()
     np.testing.assert_allclose(bound, g ** np.arange(first.size))
     assert np.all(first <= bound * (1 + 1e-5))  # Pascanu: the profile stays under the bound
@@ -205,7 +265,7 @@ def test_heatmap_rows_are_steps(run_dir: Path) -> None:
     records = load_run_folder(run_dir).diagnostics
     fig = plots.lag_heatmap(records)
     Z = fig.axes[0].collections[0].get_array().reshape(len(records), -1)
-    np.testing.assert_allclose(Z[2], np.log10(top_profile(records[2])))
+    np.testing.assert_allclose(Z[2], np.log10(top_profile(records[2].diagnosis)))
 
 
 def test_loss_grad_norm_marks_divergence_and_threshold(store_dir: Path) -> None:
@@ -314,7 +374,9 @@ def test_spectra_and_activations(store_dir: Path) -> None:
     fig = plots.activations(lstm.diagnostics)
     assert len(fig.axes) == 2  # the forget gate's histogram below the curves
     gate = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "mean f gate")
-    assert list(gate.get_ydata()) == [r["activations"][0]["gate_mean"] for r in lstm.diagnostics]
+    assert list(gate.get_ydata()) == [
+        s.diagnosis.activations[0].gate_mean for s in lstm.diagnostics
+    ]
 
 
 def test_phase_diagram_and_decay_vs_radius(store_dir: Path) -> None:
@@ -341,24 +403,24 @@ def test_run_page_is_self_contained_with_verdict_and_story(run_html: str, run_di
     assert_self_contained(run_html)
     assert run_html.count("<img ") == 6
     run = load_run_folder(run_dir)
-    last = run.diagnostics[-1]
-    assert f'Verdict: <span class="label">{last["verdict"]["label"]}' in run_html
-    for remedy in last["verdict"]["remedies"]:
-        assert remedy["reason"].split("(")[0][:30] in run_html.replace("&#x27;", "'")
+    last = run.diagnostics[-1].diagnosis
+    assert f'Verdict: <span class="label">{last.verdict.label}' in run_html
+    for remedy in last.verdict.remedies:
+        assert remedy.reason.split("(")[0][:30] in run_html.replace("&#x27;", "'")
     for text in ("Why W matters", "The three remedies", "The product of Jacobians"):
         assert text in run_html
     # the argument's formulas are typeset: Π with its limits, 0.8^50 as a superscript
     assert run_html.count("<math") >= 12 and "<msubsup><mo>&#x0220F;</mo>" in run_html
     assert "<msup><mn>0.8</mn><mrow><mn>50</mn></mrow></msup>" in run_html
     assert "$" not in run_html.split("<script>")[0]  # no formula left as source text
-    decay = last["flow"]["decay_factor"]
+    decay = last.flow.decay_factor
     assert f"×{decay:.3g} per step back" in run_html  # the run's own number beside the words
 
 
 def test_story_numbers(run_dir: Path) -> None:
     run = load_run_folder(run_dir)
     story = {p.title: p.measured for p in points(run)}
-    sigma = run.diagnostics[-1]["spectra"][0]["sigma_max"]
+    sigma = run.diagnostics[-1].diagnosis.spectra[0].sigma_max
     assert f"{sigma:.3g}" in story["Why W matters"]
     clipped = sum(s["grad_norm"] > 1.0 for s in run.steps)
     assert f"{clipped} of 30 steps clipped" in story["The three remedies"]

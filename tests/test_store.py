@@ -18,10 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli.main import cli
+from rnnlab.experiments import snapshots as snapshots_module
 from rnnlab.experiments import store as store_module
 from rnnlab.experiments.select import select
-from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays
 from rnnlab.experiments.store import Store, StoreError
+
+from conftest import npz_snapshot, old_store
 
 CONFIG = {"model": {"cell": "lstm"}, "task": {"name": "adding", "T": 10}, "train": {"seed": 0}}
 RESULT = {
@@ -50,7 +52,7 @@ def filled(folder) -> Store:
 
 def test_a_new_store_is_versioned_wal_and_marked(tmp_path):
     with Store(tmp_path, write=True) as store:
-        assert store.schema_version == len(store_module.MIGRATIONS) == 2
+        assert store.schema_version == len(store_module.MIGRATIONS) == 3
     db = sqlite3.connect(tmp_path / "runs.db")
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert db.execute("PRAGMA application_id").fetchone() == (store_module.APPLICATION_ID,)
@@ -105,12 +107,24 @@ def test_reading_a_missing_store_creates_nothing(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_an_empty_database_reads_as_an_empty_store_and_stays_empty(tmp_path):
+    (tmp_path / "runs.db").touch()  # as a writer killed before its first commit leaves it
+    with Store(tmp_path) as store:
+        assert store.runs() == [] and store.statuses() == {}
+    assert (tmp_path / "runs.db").read_bytes() == b""
+
+
 def test_an_older_schema_migrates_on_open_and_keeps_its_runs(tmp_path, monkeypatch):
     filled(tmp_path).close()
     migration = "ALTER TABLE runs ADD COLUMN note TEXT; CREATE INDEX runs_note ON runs (note)"
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, migration])
-    with Store(tmp_path) as store:
+    before = (tmp_path / "runs.db").read_bytes()
+    with Store(tmp_path) as store:  # a reader reads it as it is and writes nothing
         assert store.schema_version == 3
+        assert store.get("abc123").status == "diverged"
+    assert (tmp_path / "runs.db").read_bytes() == before
+    with Store(tmp_path, write=True) as store:  # a writer migrates it
+        assert store.schema_version == 4
         assert store.get("abc123").status == "diverged"
     db = sqlite3.connect(tmp_path / "runs.db")
     assert db.execute("SELECT note FROM runs WHERE id = 'abc123'").fetchone() == (None,)
@@ -164,33 +178,20 @@ def test_a_corrupted_or_foreign_db_is_a_clear_error_naming_the_file(tmp_path, ho
     assert result.output.startswith(f"error: {path}: ") and result.output.count("\n") == 1
 
 
-def test_snapshots_are_npz_without_pickle():
-    blob = pack_arrays(
-        {
-            "flow": {"lag": [1, 2, 3], "norm": [1.0, 0.5, 0.25]},
-            "notes": None,
-            "remedies": [{"name": "clip"}, {"name": "lstm"}],
-            "ok": True,
-        }
-    )
-    arrays = unpack_arrays(blob)
-    assert sorted(arrays) == ["flow/lag", "flow/norm", "ok", "remedies/0/name", "remedies/1/name"]
-    assert arrays["remedies/1/name"] == "lstm" and arrays["ok"]
-    assert arrays["flow/norm"].dtype == np.float64 and arrays["flow/lag"].dtype.kind == "i"
-    time.sleep(1.1)  # zip members carry a time stamp; ours is fixed
-    assert (
-        pack_arrays(
-            {
-                "flow": {"lag": [1, 2, 3], "norm": [1.0, 0.5, 0.25]},
-                "notes": None,
-                "remedies": [{"name": "clip"}, {"name": "lstm"}],
-                "ok": True,
-            }
-        )
-        == blob
-    )
-    with pytest.raises(ValueError, match="ragged"):
-        pack_arrays({"bad": [[1, 2], [3]]})
+def test_snapshots_are_compact_strict_json():
+    snapshot = {
+        "flow": {"lag": [1, 2, 3], "norm": [1.0, 0.5, 0.25]},
+        "notes": None,
+        "remedies": [{"name": "clip"}, {"name": "lstm"}],
+        "ok": True,
+        "ragged": [[1, 2], [3]],
+    }
+    text = snapshots_module.dumps(snapshot)
+    assert text.startswith('{"flow":{"lag":[1,2,3],') and " " not in text
+    assert snapshots_module.loads(text) == snapshot  # None leaves and ragged lists kept
+    assert snapshots_module.dumps(snapshot) == text  # the same snapshot, the same text
+    with pytest.raises(ValueError, match=r"^diagnostics: .*; expected a JSON-safe record"):
+        snapshots_module.dumps({"bad": np.int64(3)})
 
 
 def test_select_by_config_field_and_final_metric(tmp_path):
@@ -205,24 +206,34 @@ def test_select_by_config_field_and_final_metric(tmp_path):
         select(runs, ["lstm"])
 
 
-def test_non_finite_numbers_in_a_snapshot_come_back_as_nan():
-    arrays = unpack_arrays(pack_arrays({"log_norm": [[0.0, None], [-1.5, 2.0]], "x": None}))
-    np.testing.assert_array_equal(arrays["log_norm"], [[0.0, np.nan], [-1.5, 2.0]])
-    assert "x" not in arrays
+def test_non_finite_numbers_in_a_snapshot_are_null():
+    snapshot = {"log_norm": [[0.0, None], [-1.5, 2.0]], "x": None}
+    assert snapshots_module.loads(snapshots_module.dumps(snapshot)) == snapshot
+    with pytest.raises(ValueError, match="not JSON compliant"):  # to_dict writes nan as None
+        snapshots_module.dumps({"log_norm": [math.nan]})
+    # an .npz snapshot of a store before version 3 kept None in a list as NaN: None again
+    blob = npz_snapshot(snapshot)
+    assert snapshots_module.read_npz(blob) == {"log_norm": [[0.0, None], [-1.5, 2.0]]}
 
 
-def test_a_version_1_store_migrates_to_2_keeping_every_row_and_its_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
-    with filled(tmp_path) as store:
-        assert store.schema_version == 1
+def test_a_version_1_store_migrates_to_3_keeping_every_row_and_its_order(tmp_path):
+    with filled(tmp_path / "new") as store:
         store.add([("0aa", "{}")])  # sorts first by id, last by when it was added
         before = (store.runs(), store.metrics("abc123"), store.metrics("abc123", "eval"))
         snapshots = store.diagnostics("abc123")
-        with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
-            db.execute("UPDATE runs SET status = 'interrupted' WHERE id = 'def456'")
-    monkeypatch.undo()
-    with Store(tmp_path) as store:  # a reader migrates too, as for version 1
-        assert store.schema_version == 2
+    old_store(tmp_path / "new", tmp_path, version=1)  # as rnnlab wrote it then
+    db = sqlite3.connect(tmp_path / "runs.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE runs SET status = 'interrupted' WHERE id = 'def456'")
+    db.close()
+    image = (tmp_path / "runs.db").read_bytes()
+    with Store(tmp_path) as store:  # a reader reads version 1 as it is, and writes nothing
+        assert store.schema_version == 1
+        assert (store.runs(), store.metrics("abc123"), store.metrics("abc123", "eval")) == before
+        assert store.diagnostics("abc123") == snapshots
+    assert (tmp_path / "runs.db").read_bytes() == image
+    with Store(tmp_path, write=True) as store:  # a writer migrates it, 1 to 3 at once
+        assert store.schema_version == 3
         assert (store.runs(), store.metrics("abc123"), store.metrics("abc123", "eval")) == before
         assert [r.id for r in store.runs()] == ["abc123", "def456", "0aa"]
         ((step, arrays),) = store.diagnostics("abc123")
@@ -234,6 +245,20 @@ def test_a_version_1_store_migrates_to_2_keeping_every_row_and_its_order(tmp_pat
             assert db.execute("SELECT count(*) FROM metrics").fetchone() == (0,)
             assert db.execute("SELECT count(*) FROM diagnostics").fetchone() == (0,)
         assert store.get("def456").status == "interrupted"
+
+
+def test_a_migration_that_fails_leaves_the_store_as_it_was(tmp_path):
+    filled(tmp_path / "new").close()
+    old_store(tmp_path / "new", tmp_path, version=2)
+    db = sqlite3.connect(tmp_path / "runs.db", isolation_level=None)
+    db.execute("UPDATE diagnostics SET arrays = x'00ff'")  # a snapshot no reader can read
+    db.close()
+    image = (tmp_path / "runs.db").read_bytes()
+    with pytest.raises(StoreError, match=r"runs\.db: cannot migrate it to schema version 3 \(th"):
+        Store(tmp_path, write=True)
+    assert (tmp_path / "runs.db").read_bytes() == image  # rolled back
+    with Store(tmp_path) as store:
+        assert store.schema_version == 2 and store.get("abc123").status == "diverged"
 
 
 SNAPSHOT = {
@@ -255,9 +280,9 @@ def test_a_run_written_as_it_goes_is_read_back_at_each_stage(tmp_path):
         run = reader.get("mon1")
         assert (run.status, run.steps_done, run.final, run.finished_at) == ("running", 2, {}, None)
         assert run.attempts == 1 and run.seconds is not None and run.seconds >= 0
-        ((step, arrays),) = reader.diagnostics("mon1")
-        assert step == 2 and arrays["verdict/label"] == "vanishing"
-        np.testing.assert_array_equal(arrays["flow/profile"], [[1.0, 0.25, np.nan]])
+        ((step, record),) = reader.diagnostics("mon1")
+        assert step == 2 and record["verdict"]["label"] == "vanishing"
+        assert record["flow"]["profile"] == [[1.0, 0.25, None]]  # as appended
         assert reader.metrics("mon1") == {
             "grad_norm": [(1, 0.5), (2, 1.5)],
             "ratio": [(2, 1e-5)],
@@ -283,7 +308,7 @@ def test_a_run_written_as_it_goes_is_read_back_at_each_stage(tmp_path):
         assert run.finished_at is not None and run.seconds == pytest.approx(
             run.finished_at - run.started_at
         )
-        assert [(s, str(a["verdict/label"])) for s, a in reader.diagnostics("mon1")] == [
+        assert [(s, r["verdict"]["label"]) for s, r in reader.diagnostics("mon1")] == [
             (2, "vanishing"),
             (4, "healthy"),
         ]
@@ -317,7 +342,7 @@ def test_a_run_started_again_starts_afresh_and_only_a_running_run_takes_appends(
         assert store.diagnostics("mon1") == [] and store.metrics("mon1") == {}
         store.append("mon1", 3, SNAPSHOT)
         store.append("mon1", 3, SNAPSHOT | {"verdict": {"label": "healthy"}})  # replaces
-        assert [(s, str(a["verdict/label"])) for s, a in store.diagnostics("mon1")] == [
+        assert [(s, r["verdict"]["label"]) for s, r in store.diagnostics("mon1")] == [
             (3, "healthy")
         ]
 

@@ -17,6 +17,7 @@ nn = torch.nn
 
 import rnnlab.torch as rt  # noqa: E402
 from rnnlab.cli.main import cli  # noqa: E402
+from rnnlab.diagnostics import Diagnosis  # noqa: E402
 from rnnlab.experiments import store as store_module  # noqa: E402
 from rnnlab.experiments.store import Store, StoreError  # noqa: E402
 
@@ -134,12 +135,14 @@ class Probe:
         s = m.steps_seen
         assert run.status == "running" and run.steps_done == s
         assert [step for step, _ in snapshots] == [r["step"] for r in m.records]
-        step, arrays = snapshots[-1]
+        step, record = snapshots[-1]
         assert step == s
-        assert str(arrays["verdict/label"]) == d.label
-        np.testing.assert_array_equal(arrays["flow/lag/profile"], d.flow.lag.profile)
-        assert float(arrays["flow/ratio"]) == d.flow.ratio
-        assert float(arrays["loss"]) == d.loss
+        assert record["verdict"]["label"] == d.label
+        np.testing.assert_array_equal(
+            Diagnosis.from_dict(record).flow.lag.profile, d.flow.lag.profile
+        )
+        assert record["flow"]["ratio"] == d.flow.ratio
+        assert record["loss"] == d.loss
         assert metrics["ratio"][-1] == (s, d.flow.ratio)
         assert metrics["decay_factor"][-1] == (s, d.flow.decay_factor)
         assert metrics["diagnosis_loss"][-1] == (s, d.loss)
@@ -191,8 +194,8 @@ def test_a_with_block_that_ends_normally_is_done(tmp_path):
         run = store.get(m.run_id)
         assert (run.status, run.error, run.steps_done) == ("done", None, 4)
         assert store.metrics(m.run_id)["grad_norm"] == [(s, 0.5) for s in range(1, 5)]
-        ((step, arrays),) = store.diagnostics(m.run_id)
-        assert step == 3 and str(arrays["verdict/label"]) == m.records[0]["verdict"]["label"]
+        ((step, record),) = store.diagnostics(m.run_id)
+        assert step == 3 and record["verdict"]["label"] == m.records[0]["verdict"]["label"]
     m.close()  # twice: nothing more
 
 

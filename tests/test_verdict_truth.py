@@ -172,7 +172,7 @@ def test_every_example_report_has_data_in_every_figure(tmp_path, name):
     config = load_config(EXAMPLES / f"{name}.toml", short)
     train(prepare(config), tmp_path / "run", quiet=True)
     run = load_run_folder(tmp_path / "run")
-    assert [d["step"] for d in run.diagnostics] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert [d.step for d in run.diagnostics] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
     for figure, (make, _) in html.run_figures(run).items():
         fig = make()
         drawn = [a for a in fig.axes if a.axison and (a.lines or a.collections or a.images)]

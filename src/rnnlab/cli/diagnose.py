@@ -4,14 +4,13 @@ gradient flow."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
-from rnnlab import maths
 from rnnlab.cli._target import load_trained, resolve_target, store_option
-from rnnlab.diagnostics.diagnose import Diagnosis, diagnose, finite_g, per_step
+from rnnlab.diagnostics import text
+from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
 from rnnlab.diagnostics.verdict import Learning
 from rnnlab.experiments.prepared import load_run
 from rnnlab.train.callbacks import history_context
@@ -91,39 +90,20 @@ def _print(d: Diagnosis, source: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    f = d.flow
-    table = Table(title=f"Diagnosis: {d.label.upper()}", show_header=False)
+    table = Table(title=text.heading(d), show_header=False)
     table.add_column("measure")
     table.add_column("value")
-    table.add_row("verdict", d.label)
-    table.add_row("decay rate", per_step(f.decay_factor))
-    table.add_row("gradient horizon", f"{f.horizon} steps (profile > {f.horizon_threshold:g})")
-    table.add_row(f"ratio at lag {f.ratio_lag}", finite_g(f.ratio))
-    for s in d.spectra:
-        rho = s.spectral_radius
-        radius = "" if rho is None else f", spectral radius {finite_g(rho)}"
-        table.add_row(f"W layer {s.layer} {s.block}", f"σ_max {finite_g(s.sigma_max)}{radius}")
-    for a in d.activations:
-        if not math.isfinite(a.mean_dphi):
-            table.add_row(f"activations layer {a.layer}", "not finite (the state overflowed)")
-            continue
-        parts = [f"mean φ' {a.mean_dphi:.3g}"]
-        if a.saturation is not None:
-            parts.append(f"saturated {a.saturation:.1%}")
-        if a.dead_fraction is not None:
-            parts.append(f"dead {a.dead_fraction:.1%}")
-        if a.gate is not None and a.gate_mean is not None:
-            parts.append(f"mean {a.gate} gate {a.gate_mean:.3g}")
-        table.add_row(f"activations layer {a.layer}", ", ".join(parts))
-    for i, r in enumerate(d.verdict.remedies, 1):
+    for measure, value in text.rows(d):
+        table.add_row(measure, value)
+    for name, action, in_use in text.remedies(d):
         # marked as the HTML report marks it, "[in use]" in italics; in the label's column,
         # where a wrapped action cannot split it
-        label = Text(f"remedy {i}")
-        if r.in_use:
+        label = Text(name)
+        if in_use:
             label.append(" [in use]", style="italic")
-        table.add_row(label, Text(maths.plain(r.action)))
+        table.add_row(label, Text(action))
     click.echo(source)  # unwrapped: a path stays whole
     console = Console()
     console.print(table)
-    for e in d.verdict.evidence:
-        console.print(f"- {maths.plain(e)}", markup=False, highlight=False)
+    for e in text.evidence(d):
+        console.print(f"- {e}", markup=False, highlight=False)

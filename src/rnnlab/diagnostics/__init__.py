@@ -1,8 +1,10 @@
 """Diagnostics: how gradients vanish or explode through time, why, and what to do about it.
 
     d = diagnose(model, X, Y, mask=mask, loss="mse", dependency_length=100)
-    print(d)            # verdict, lag profile, spectra, evidence, remedies
-    d.to_dict()         # JSON-safe, for the results store
+    print(d)            # verdict, lag profile, spectra, evidence, remedies (text.py)
+    d                   # in a notebook: verdict and lag profile (html.py, figures.py)
+    d.to_dict()         # JSON-safe, as a history and the results store keep it
+    Diagnosis.from_dict(record)     # and back; Snapshot(step, d) is one recorded in training
 
 DiagnosisOptions holds the options (dependency_length, jacobian_sequences, rng, run,
 thresholds) that diagnose and every other entry point take as `options=` or as keywords.
@@ -43,6 +45,7 @@ from rnnlab.diagnostics.jacobian import (
     product_log_norms,
 )
 from rnnlab.diagnostics.options import DiagnosisOptions
+from rnnlab.diagnostics.record import Snapshot
 from rnnlab.diagnostics.spectra import BlockSpectrum, block_spectra, weight_spectra
 from rnnlab.diagnostics.verdict import (
     HistoryStats,
@@ -69,6 +72,7 @@ __all__ = [
     "Learning",
     "Remedy",
     "RunInfo",
+    "Snapshot",
     "Thresholds",
     "Verdict",
     "activation_stats",

@@ -1,10 +1,14 @@
-"""Shared helpers: argument checks (one-line ValueErrors) and conversion to JSON-safe values."""
+"""Shared helpers: argument checks (one-line ValueErrors), conversion to JSON-safe values and
+back."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import types
+import typing
+from functools import cache
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -12,6 +16,7 @@ from rnnlab.checks import check_int
 
 Array = np.ndarray
 Index = slice | Array
+DC = TypeVar("DC")  # a dataclass
 
 
 def check_step(step: object, T: int) -> int:
@@ -78,3 +83,53 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     return value
+
+
+def from_jsonable(cls: type[DC], value: dict[str, Any], path: str = "") -> DC:
+    """The dataclass `cls` again from what jsonable made of it, read through its field types:
+    None is nan for a float and inside an array, and an array whose field's metadata says
+    complex holds [real, imag] pairs. A field the value lacks takes its default, else is read
+    as None would be (None, nan, [], {} or an empty array); a str, int or bool field without
+    one is a ValueError naming its path. Keys that are not fields are ignored."""
+    kwargs = {}
+    hints = _hints(typing.cast(type, cls))
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in value and (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        ):
+            continue
+        kwargs[f.name] = _read(hints[f.name], value.get(f.name), f"{path}{f.name}", f)
+    make: Any = cls  # a dataclass: its fields are its keyword arguments
+    return typing.cast(DC, make(**kwargs))
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _read(tp: Any, value: Any, path: str, f: dataclasses.Field[Any] | None = None) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):  # X | None: the fields' only unions
+        if value is None:
+            return None
+        (tp,) = (a for a in args if a is not type(None))
+        return _read(tp, value, path, f)
+    if dataclasses.is_dataclass(tp):
+        return from_jsonable(typing.cast(type, tp), value or {}, f"{path}.")
+    if tp is np.ndarray:
+        array = np.array([] if value is None else value, dtype=np.float64)  # None -> nan
+        if f is not None and f.metadata.get("complex") and array.ndim == 2:
+            return array[:, 0] + 1j * array[:, 1]
+        return array
+    if origin is list:
+        return [_read(args[0], v, f"{path}[{i}]") for i, v in enumerate(value or [])]
+    if origin is dict:
+        return {k: _read(args[1], v, f"{path}.{k}") for k, v in (value or {}).items()}
+    if tp is float:
+        return math.nan if value is None else float(value)
+    if value is None:
+        raise ValueError(f"{path}: got nothing; expected a {tp.__name__}")
+    return tp(value)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab import maths
-from rnnlab.diagnostics._common import jsonable
+from rnnlab.diagnostics import html, text
+from rnnlab.diagnostics._common import from_jsonable, jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
 from rnnlab.diagnostics.flow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianProducts, jacobian_products
@@ -28,8 +28,6 @@ from rnnlab.engine.blas import one_blas_thread
 from rnnlab.engine.model import SequenceModel, State
 
 Array = np.ndarray
-
-SHOWN_LAGS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,19 @@ class Diagnosis:
             del out["flow"]["lag"]["norms"]
         return out
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Diagnosis:
+        """The Diagnosis a to_dict() record holds, as a history or a store keeps it: arrays
+        again (a non-finite number, None in JSON, as nan); per-sequence norms the record
+        left out as an empty array. Keys beyond the fields (a record's "step") are ignored."""
+        return from_jsonable(cls, record)
+
     def __str__(self) -> str:
-        return "\n".join(_lines(self))
+        return "\n".join(text.lines(self))
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: verdict, evidence, remedies and the lag profile."""
-        # report sits above diagnostics (and needs matplotlib): imported only when shown
-        from rnnlab.report.html import diagnosis_html
-
-        return diagnosis_html(self)
+        return html.diagnosis_html(self)
 
 
 @one_blas_thread
@@ -252,42 +254,3 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
         if a.gate is not None:
             notes.append(f"layer {a.layer}: mean {a.gate} gate {a.gate_mean:.3g}")
     return notes
-
-
-def finite_g(x: float) -> str:
-    """A number in 3 significant digits, or "not finite" (never "nan")."""
-    return f"{x:.3g}" if math.isfinite(x) else "not finite"
-
-
-def per_step(decay: float) -> str:
-    """The decay rate as read: "×0.83 per step", or why there is none."""
-    return f"×{decay:.3g} per step" if math.isfinite(decay) else "no decay rate (not finite)"
-
-
-def _lines(d: Diagnosis) -> list[str]:
-    f, m = d.flow, d.model
-    nl = f" ({m['nonlinearity']})" if "nonlinearity" in m else ""
-    t = f.lag.step
-    lines = [
-        f"Diagnosis: {d.label.upper()} — {m['cell']}{nl}, {m['num_layers']} layer(s), "
-        f"H={m['hidden_size']}, T={d.steps}, B={d.batch}; loss {finite_g(d.loss)}, "
-        f"‖∂L/∂θ‖ {finite_g(d.grad_norm)}",
-        f"lag profile of L_{t} (top layer): {per_step(f.decay_factor)}, horizon "
-        f"{f.horizon} steps, ratio {finite_g(f.ratio)} at τ = {f.ratio_lag}",
-    ]
-    lags = [lag for lag in SHOWN_LAGS if lag < t - 1] + [t - 1]
-    top = f.lag.profile[-1]
-    lines.append("  τ      " + " ".join(f"{lag:>9d}" for lag in lags))
-    ratios = (f"{top[lag]:9.3g}" if math.isfinite(top[lag]) else f"{'–':>9}" for lag in lags)
-    lines.append("  ratio  " + " ".join(ratios))
-    for s in d.spectra:
-        rho = s.spectral_radius
-        radius = "" if rho is None else f", spectral radius {finite_g(rho)}"
-        lines.append(f"layer {s.layer} {s.block}: σ_max {finite_g(s.sigma_max)}{radius}")
-    lines.append("evidence:")
-    lines.extend(f"  - {maths.plain(e)}" for e in d.verdict.evidence)
-    lines.append("remedies, best first:")
-    for i, r in enumerate(d.verdict.remedies, 1):
-        used = " [in use]" if r.in_use else ""
-        lines.append(f"  {i}. {maths.plain(r.action)}{used} — {maths.plain(r.reason)}")
-    return lines

@@ -7,7 +7,7 @@ gets both; the stacked W (G·H × H) is not square and gets σ_max only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class BlockSpectrum:
     sigma_max: float
     spectral_radius: float | None
     singular_values: Array
-    eigenvalues: Array | None
+    eigenvalues: Array | None = field(metadata={"complex": True})  # read back from [re, im]
 
 
 def weight_spectra(model: SequenceModel) -> list[BlockSpectrum]:

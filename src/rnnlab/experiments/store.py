@@ -1,6 +1,6 @@
 """The results store: one SQLite file, `runs.db`, in a store folder; checkpoints in runs/<id>/.
 
-Schema (version 2; `PRAGMA user_version` holds the version, `application_id` marks the file):
+Schema (version 3; `PRAGMA user_version` holds the version, `application_id` marks the file):
 
     runs         id TEXT PRIMARY KEY (the config hash), config (canonical JSON), status
                  (pending | running | done | failed | diverged | interrupted), error (one line),
@@ -9,14 +9,17 @@ Schema (version 2; `PRAGMA user_version` holds the version, `application_id` mar
                  final (JSON of the last evaluation's metrics)
     metrics      (run_id, kind 'train' | 'eval', name, step) PRIMARY KEY, value REAL;
                  SQLite stores no NaN, so a NULL value is a NaN (a missing value has no row)
-    diagnostics  (run_id, step) PRIMARY KEY, arrays BLOB: an .npz archive of the snapshot's
-                 numbers and strings, read back with allow_pickle=False
+    diagnostics  (run_id, step) PRIMARY KEY, record TEXT: the snapshot's record as compact JSON
+                 ({"step", **Diagnosis.to_dict()} without the step; see snapshots.py)
 
 The primary keys make a duplicate row impossible. One process writes at a time: a writer
 holds an exclusive lock on `runs.lock` (see Store). The driver of a sweep (or `rnnlab run`)
 holds it while the store is open; a GradientFlowMonitor holds it for each write only.
-Opening migrates an older schema; a newer schema, a file that is not an rnnlab store or a
-corrupted one raises StoreError naming the file, and the file is left as it is.
+A writer opening an older schema migrates it, in one transaction; a reader (ls, show,
+report, export) never writes and reads an older schema as it is: versions 1 and 2 differ
+from 3 in how a snapshot is kept (an .npz archive, read back by snapshots.read_npz). A newer
+schema, a file that is not an rnnlab store or a corrupted one raises StoreError naming the
+file, and the file is left as it is.
 """
 
 from __future__ import annotations
@@ -27,15 +30,13 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rnnlab.experiments.snapshots import pack_arrays, unpack_arrays
+from rnnlab.experiments import snapshots
 
 DB_NAME = "runs.db"
 LOCK_NAME = "runs.lock"
@@ -47,8 +48,32 @@ FINISHED = ("done", "diverged")  # a diverged run is a result, like a done one
 # a sweep for the whole sweep
 LOCK_WAIT = 1.0
 
-# MIGRATIONS[v] takes a store from schema version v to v + 1; a new version appends one.
-MIGRATIONS: list[str] = [
+
+def _snapshots_as_json(db: sqlite3.Connection) -> None:
+    """Version 3: each snapshot as its record in JSON, where an .npz archive was."""
+    db.execute(
+        """
+        CREATE TABLE diagnostics_v3 (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            PRIMARY KEY (run_id, step)
+        ) STRICT, WITHOUT ROWID
+        """
+    )
+    for run_id, step, blob in db.execute("SELECT run_id, step, arrays FROM diagnostics"):
+        try:
+            record = snapshots.dumps(snapshots.read_npz(blob))
+        except ValueError as err:
+            raise ValueError(f"the snapshot of run {run_id} at step {step}: {err}") from None
+        db.execute("INSERT INTO diagnostics_v3 VALUES (?, ?, ?)", (run_id, step, record))
+    db.execute("DROP TABLE diagnostics")
+    db.execute("ALTER TABLE diagnostics_v3 RENAME TO diagnostics")
+
+
+# MIGRATIONS[v] takes a store from schema version v to v + 1: an SQL script, or a function
+# of the open transaction where the rows themselves change form; a new version appends one.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -109,7 +134,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs_v2 RENAME TO runs;
     CREATE INDEX runs_status ON runs (status);
     """,
+    _snapshots_as_json,
 ]
+JSON_SNAPSHOTS = 3  # the first version that keeps snapshots as JSON
 
 
 RUN_COLUMNS = (
@@ -152,9 +179,10 @@ def _none_to_nan(value: float | None) -> float:
 class Store:
     """A results store folder: `runs.db`, and each run's checkpoints in `runs/<id>/`.
 
-    Store(folder) opens an existing store to read (and never creates one); readers never
-    wait for a writer (WAL). Store(folder, write=True) creates the folder and database if
-    needed and writes; one process writes at a time, holding an exclusive lock on runs.lock:
+    Store(folder) opens an existing store to read: it never creates one, nor writes to one
+    (an older schema is read as it is), and never waits for a writer (WAL). Store(folder,
+    write=True) creates the folder and database if needed, migrates an older schema and
+    writes; one process writes at a time, holding an exclusive lock on runs.lock:
 
     - hold=True (the sweep driver, `rnnlab run`): the lock is taken on opening and kept until
       close, because the driver reads which runs are left and then runs them;
@@ -194,7 +222,7 @@ class Store:
             self._unlock()
             raise StoreError(f"{self.path}: cannot open the results store ({err})") from None
         try:
-            self._open()
+            self._open(write)
         except sqlite3.DatabaseError as err:
             self.close()
             raise StoreError(
@@ -232,7 +260,7 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _open(self) -> None:
+    def _open(self, write: bool) -> None:
         db = self._db
         version = db.execute("PRAGMA user_version").fetchone()[0]
         app = db.execute("PRAGMA application_id").fetchone()[0]
@@ -251,23 +279,49 @@ class Store:
                 f"{self.path}: corrupted ({detail}); it was left as it is — move it "
                 "away to start a new store"
             )
-        if version < len(MIGRATIONS):
+        if not write and not tables:
+            # a writer that stopped before its first commit left an empty file: read it as
+            # the empty store it was about to be, without writing to it
+            db.close()
+            db = self._db = sqlite3.connect(":memory:", isolation_level=None)
+            self._migrate()
+        elif write and version < len(MIGRATIONS):
             self._migrate()
         # on only now: a migration that rebuilds runs would cascade its DROP into the rows
         # that reference it
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")
+        if write:  # persistent: a reader finds it set and changes nothing
+            db.execute("PRAGMA journal_mode = WAL")
 
     def _migrate(self) -> None:
         with self.transaction() as db:
             # read again under the write lock: another process may have migrated meanwhile
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            for script in MIGRATIONS[version:]:
-                for statement in script.split(";"):
+            # rows rewritten in a new form leave the old ones' pages free
+            rewritten = version > 0 and any(callable(m) for m in MIGRATIONS[version:])
+            for migration in MIGRATIONS[version:]:
+                if callable(migration):
+                    try:
+                        migration(db)
+                    except ValueError as err:  # rolled back: the store is left as it was
+                        raise StoreError(
+                            f"{self.path}: cannot migrate it to schema version "
+                            f"{len(MIGRATIONS)} ({err}); it was left as it is"
+                        ) from None
+                    continue
+                for statement in migration.split(";"):
                     if statement.strip():
                         db.execute(statement)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        if rewritten:  # give those pages back; VACUUM is atomic too
+            if self._guest:
+                self._lock()
+            try:
+                self._db.execute("VACUUM")
+            finally:
+                if self._guest:
+                    self._unlock()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -332,15 +386,15 @@ class Store:
             raise ValueError(f"status: got {status!r}; expected done, diverged or failed")
         train = _metric_rows(run_id, "train", result.get("steps", []))
         evals = _metric_rows(run_id, "eval", result.get("evals", []))
-        snapshots = [
-            (run_id, int(r["step"]), pack_arrays({k: v for k, v in r.items() if k != "step"}))
+        records = [
+            (run_id, int(r["step"]), snapshots.dumps({k: v for k, v in r.items() if k != "step"}))
             for r in result.get("diagnostics", [])
         ]
         with self.transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM diagnostics WHERE run_id = ?", (run_id,))
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", train + evals)
-            db.executemany("INSERT INTO diagnostics VALUES (?, ?, ?)", snapshots)
+            db.executemany("INSERT INTO diagnostics VALUES (?, ?, ?)", records)
             db.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ?, steps_done = ?, "
                 "diverged_at = ?, skipped = ?, seconds = ?, final = ? WHERE id = ?",
@@ -391,14 +445,16 @@ class Store:
         snapshot: dict[str, Any],
         steps: Sequence[dict[str, float]] = (),
     ) -> None:
-        """Add one diagnostics snapshot at `step` (a JSON-safe record, as pack_arrays takes)
-        and training metrics ({"step": s, name: value, ...} per step) to the running run
-        `run_id`, in one transaction: committed when this returns, so a crash after it, even
-        SIGKILL, keeps them. A snapshot or metric at a step already stored replaces it."""
-        blob = pack_arrays(snapshot)  # encoded before the transaction: the lock is held for less
+        """Add one diagnostics snapshot at `step` (a JSON-safe record, as Diagnosis.to_dict()
+        gives) and training metrics ({"step": s, name: value, ...} per step) to the running
+        run `run_id`, in one transaction: committed when this returns, so a crash after it,
+        even SIGKILL, keeps them. A snapshot or metric at a step already stored replaces it."""
+        record = snapshots.dumps(snapshot)  # before the transaction: the lock is held for less
         with self.transaction() as db:
             self._still_running(db, run_id, max([step, *(int(r["step"]) for r in steps)]))
-            db.execute("INSERT OR REPLACE INTO diagnostics VALUES (?, ?, ?)", (run_id, step, blob))
+            db.execute(
+                "INSERT OR REPLACE INTO diagnostics VALUES (?, ?, ?)", (run_id, step, record)
+            )
             db.executemany(
                 "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)",
                 _metric_rows(run_id, "train", steps),
@@ -508,11 +564,28 @@ class Store:
             ):
                 yield run_id, kind, step, name, _none_to_nan(value)
 
-    def diagnostics(self, run_id: str) -> list[tuple[int, dict[str, np.ndarray]]]:
-        rows = self._db.execute(
-            "SELECT step, arrays FROM diagnostics WHERE run_id = ? ORDER BY step", (run_id,)
-        ).fetchall()
-        return [(step, unpack_arrays(blob)) for step, blob in rows]
+    def diagnostics(self, run_id: str) -> list[tuple[int, dict[str, Any]]]:
+        """(step, record) for each snapshot of `run_id`, in step order: the record as it was
+        appended (JSON-safe), from a store of any schema version."""
+        db = self._db
+        own = not db.in_transaction
+        if own:  # one read: a writer migrating meanwhile cannot change the form under it
+            db.execute("BEGIN")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            column, read = (
+                ("record", snapshots.loads)
+                if version >= JSON_SNAPSHOTS
+                else ("arrays", snapshots.read_npz)  # not migrated: a reader writes nothing
+            )
+            rows = db.execute(
+                f"SELECT step, {column} FROM diagnostics WHERE run_id = ? ORDER BY step",
+                (run_id,),
+            ).fetchall()
+        finally:
+            if own:
+                db.execute("COMMIT")
+        return [(step, read(value)) for step, value in rows]
 
 
 def _metric_rows(

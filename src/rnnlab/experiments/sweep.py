@@ -261,7 +261,7 @@ def run_sweep(
         result = json.loads(result_json)
         try:
             store.record(run_id, result)
-        except ValueError as err:  # e.g. diagnostics the store cannot hold as arrays
+        except ValueError as err:  # e.g. diagnostics that are not strict JSON
             result = {"status": "failed", "error": one_line(err)}
             store.record(run_id, result)
         counts.running -= 1

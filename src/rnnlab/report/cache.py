@@ -2,9 +2,9 @@
 
 A finished run never changes, and drawing its six figures is most of a report's cost, so
 each run's section is kept in <store>/.report-cache/, named by a hash of everything it is
-drawn from: the run's data, the format, and the source of the report package and
-matplotlib's version (a changed plot redraws). A store that cannot be written is simply
-not cached.
+drawn from: the run's data, the format, and the source of the report and diagnostics
+packages (a diagnosis renders its own verdict and lag profile there) and matplotlib's
+version (a changed plot redraws). A store that cannot be written is simply not cached.
 """
 
 from __future__ import annotations
@@ -27,17 +27,21 @@ def _code_hash() -> str:
     import matplotlib
 
     digest = hashlib.sha256(matplotlib.__version__.encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
+    package = Path(__file__).parent.parent
+    for source in sorted(
+        [*(package / "report").glob("*.py"), *(package / "diagnostics").glob("*.py")]
+    ):
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
 def key(run: RunData, *parts: object) -> str:
     """The hash of a run's section: its data, `parts` (format, level) and the code."""
+    # the diagnoses as stored (JSON): str() of an array would elide a long one's middle
+    data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
+    data["diagnostics"] = [s.to_dict() for s in run.diagnostics]
     digest = hashlib.sha256(_code_hash().encode())
-    digest.update(
-        json.dumps([dataclasses.asdict(run), *parts], sort_keys=True, default=str).encode()
-    )
+    digest.update(json.dumps([data, *parts], sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
 
 

@@ -4,10 +4,11 @@
     runs = load_store("results/adding")         # every run of a store (runs.db)
     run = load_store_run("results", "abc1")     # one run, by id or a unique prefix
 
-A RunData holds the history's records as they are stored: `steps` (one dict per training
-step), `evals` (one per evaluation) and `diagnostics` ({"step", **Diagnosis.to_dict()}, the
-first at step 0 = initialisation). The helpers below read numbers out of a diagnostics
-record; a value the record lacks (None in JSON, left out in the store) reads as nan.
+A RunData holds a run's records: `steps` (one dict per training step) and `evals` (one per
+evaluation) as they are stored, and `diagnostics`, one Snapshot per diagnosis: its training
+step (the first 0, at initialisation) and the Diagnosis read back from the stored JSON record
+({"step", **Diagnosis.to_dict()}), alike from a run folder's history.json and from a store
+of any schema version.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.diagnostics.diagnose import Diagnosis
+from rnnlab.diagnostics.record import NO_DIAGNOSES, Snapshot
 from rnnlab.engine.cells import CELLS, Cell, RNNCell
 from rnnlab.experiments.select import flatten
 from rnnlab.experiments.store import Store, StoreError
 from rnnlab.train.history import History
-
-Record = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class RunData:
     status: str
     steps: list[dict[str, float]] = field(default_factory=list)
     evals: list[dict[str, float]] = field(default_factory=list)
-    diagnostics: list[Record] = field(default_factory=list)
+    diagnostics: list[Snapshot] = field(default_factory=list)
     diverged_at: int | None = None
     error: str | None = None
     seconds: float | None = None
@@ -59,7 +60,7 @@ class RunData:
             status=history.status,
             steps=history.steps,
             evals=history.evals,
-            diagnostics=history.diagnostics,
+            diagnostics=snapshots(history.diagnostics),
             diverged_at=history.diverged_at,
             seconds=seconds,
             baseline=baseline(config),
@@ -90,7 +91,7 @@ def no_diagnoses(config: dict[str, Any]) -> str:
     """Why a run has no diagnoses, as far as its config tells."""
     if config.get("diagnostics", {}).get("every") == 0:
         return "no diagnoses recorded (the run's config sets [diagnostics] every = 0)"
-    return "no diagnoses recorded for this run"
+    return NO_DIAGNOSES
 
 
 def model_label(model: dict[str, Any]) -> str:
@@ -153,41 +154,24 @@ def _by_step(series: dict[str, list[tuple[int, float]]]) -> list[dict[str, float
     return [rows[s] for s in sorted(rows)]
 
 
-def unflatten(arrays: dict[str, np.ndarray]) -> Record:
-    """A store snapshot ('flow/lag/profile', 'verdict/remedies/0/name', …) back into the
-    nested record Diagnosis.to_dict() gave; numbered levels become lists again."""
-    root: dict[str, Any] = {}
-    for path, array in arrays.items():
-        *parents, last = path.split("/")
-        node = root
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = array.tolist()
-
-    def lists(node: Any) -> Any:
-        if not isinstance(node, dict):
-            return node
-        items = {k: lists(v) for k, v in node.items()}
-        if items and all(k.isdigit() for k in items):
-            return [items[k] for k in sorted(items, key=int)]
-        return items
-
-    return lists(root)
+def snapshots(records: Sequence[dict[str, Any]]) -> list[Snapshot]:
+    """Diagnostics records ({"step", **Diagnosis.to_dict()}) as Snapshots."""
+    return [Snapshot(int(r["step"]), Diagnosis.from_dict(r)) for r in records]
 
 
 def _store_run(store: Store, row: Any) -> RunData:
-    diagnostics = [{"step": step} | unflatten(a) for step, a in store.diagnostics(row.id)]
-    if not diagnostics:  # runs recorded without snapshots may still have them on disk
+    records = [{"step": step} | r for step, r in store.diagnostics(row.id)]
+    if not records:  # runs recorded without snapshots may still have them on disk
         path = store.run_dir(row.id) / "history.json"
         if path.exists():
-            diagnostics = History.load(path).diagnostics
+            records = History.load(path).diagnostics
     return RunData(
         id=row.id,
         config=row.config,
         status=row.status,
         steps=_by_step(store.metrics(row.id, "train")),
         evals=_by_step(store.metrics(row.id, "eval")),
-        diagnostics=diagnostics,
+        diagnostics=snapshots(records),
         diverged_at=row.diverged_at,
         error=row.error,
         seconds=row.seconds,
@@ -236,7 +220,7 @@ def resolve(target: str, store: str | os.PathLike[str] = "results") -> tuple[str
     )
 
 
-# --- reading a diagnostics record -------------------------------------------------------------
+# --- reading numbers -------------------------------------------------------------------------
 
 
 def num(value: Any) -> float:
@@ -248,34 +232,9 @@ def array(values: Any) -> np.ndarray:
     return np.array([num(v) for v in values], dtype=np.float64)
 
 
-def top_profile(record: Record) -> np.ndarray:
-    """The top layer's normalised lag profile, τ = 0..t−1 (the layer nearest the loss)."""
-    return array(record["flow"]["lag"]["profile"][-1])
-
-
-def top_layer(record: Record) -> int:
-    return len(record["flow"]["lag"]["profile"]) - 1
-
-
-def gamma_sigma(record: Record) -> float | None:
-    """γ·σ_max(W) of the top layer of a cell the Pascanu bound holds for (its factor per
-    step); None for gated cells, where no such bound holds."""
-    kind = record.get("run", {}).get("cell", record.get("model", {}).get("cell"))
-    if kind not in CELLS or not CELLS[kind].bounded:
-        return None
-    layer = top_layer(record)
-    gamma = next((a.get("gamma") for a in record.get("activations", []) if a["layer"] == layer), 1)
-    sigma = w_block(record, layer).get("sigma_max")
-    return None if sigma is None or gamma is None else float(gamma) * float(sigma)
-
-
-def w_block(record: Record, layer: int | None = None) -> dict[str, Any]:
-    """The spectrum of the recurrent W (the stacked W for gated cells) of a layer (top)."""
-    layer = top_layer(record) if layer is None else layer
-    for s in record.get("spectra", []):
-        if s["layer"] == layer and s["block"] == "W":
-            return dict(s)
-    return {}
+def known(value: float | None) -> float | None:
+    """A number, or None where it is missing or not finite (a table shows it as –)."""
+    return None if value is None or not math.isfinite(value) else value
 
 
 def varying(runs: Sequence[RunData]) -> dict[str, list[Any]]:

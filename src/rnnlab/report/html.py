@@ -4,15 +4,14 @@ the page; nothing is fetched, so a report reads offline and prints.
     run_page(run) -> str            one run: verdict, the article's argument, six figures
     sweep_page(runs) -> str         summary table (sortable), phase diagram, decay against
                                     ρ, loss curves, then every run
-    diagnosis_html(d) -> str        a fragment for Diagnosis._repr_html_
     run_figures(run), sweep_figures(runs): the figures by name, for --figures DIR
+
+A diagnosis's own pieces (its verdict block, a figure inline, the stylesheet) come from
+rnnlab.diagnostics.html, which renders a Diagnosis in a notebook too.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from html import escape
@@ -20,17 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnnlab import maths
-from rnnlab.diagnostics.diagnose import finite_g, per_step
+from rnnlab.diagnostics.html import STYLE, figure_html, verdict_html
+from rnnlab.diagnostics.html import fragment as _fragment
+from rnnlab.diagnostics.record import gamma_sigma, w_block
 from rnnlab.report import cache, plots
-from rnnlab.report.data import (
-    Record,
-    RunData,
-    gamma_sigma,
-    group_labels,
-    no_diagnoses,
-    num,
-    w_block,
-)
+from rnnlab.report.data import RunData, group_labels, known, no_diagnoses
 from rnnlab.report.slider import SCRIPT as SLIDER
 from rnnlab.report.slider import slider_html
 from rnnlab.report.story import points
@@ -38,38 +31,7 @@ from rnnlab.report.story import points
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from rnnlab.diagnostics.diagnose import Diagnosis
-
 FigureMaker = Callable[[], "Figure"]
-
-STYLE = """
-.rnnlab-report { font: 15px/1.45 system-ui, sans-serif; color: #222; max-width: 1000px;
-  margin: 0 auto; padding: 0 12px; }
-.rnnlab-report h1 { font-size: 1.5em; } .rnnlab-report h2 { font-size: 1.25em;
-  border-bottom: 1px solid #ccc; margin-top: 1.6em; } .rnnlab-report h3 { font-size: 1.05em; }
-.rnnlab-report .figures { display: grid; gap: 0.5em 1.2em;
-  grid-template-columns: repeat(auto-fill, minmax(min(440px, 100%), 1fr)); }
-.rnnlab-report .scroll { overflow-x: auto; max-width: 100%; }
-.rnnlab-report li, .rnnlab-report dd, .rnnlab-report p { overflow-wrap: anywhere; }
-.rnnlab-report figure { margin: 0.8em 0; } .rnnlab-report figure img { max-width: 100%;
-  height: auto; display: block; } .rnnlab-report figcaption { font-size: 0.85em; color: #555; }
-.rnnlab-report .verdict { padding: 0.5em 0.8em; border-left: 5px solid #888;
-  background: #f6f6f6; } .rnnlab-report .vanishing { border-color: #1f77b4; }
-.rnnlab-report .exploding { border-color: #d62728; } .rnnlab-report .healthy {
-  border-color: #2ca02c; } .rnnlab-report .stuck { border-color: #ff7f0e; }
-.rnnlab-report .label { font-weight: bold; text-transform: uppercase; }
-.rnnlab-report dl.story dt { font-weight: bold; margin-top: 0.5em; }
-.rnnlab-report dl.story dd { margin-left: 1.2em; } .rnnlab-report .measured { color: #0b4f8a; }
-.rnnlab-report table { border-collapse: collapse; font-size: 0.85em; }
-.rnnlab-report th, .rnnlab-report td { border: 1px solid #ccc; padding: 2px 6px;
-  white-space: nowrap; }
-.rnnlab-report td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.rnnlab-report table.sortable th { cursor: pointer; background: #eee; }
-.rnnlab-report .muted { color: #777; } .rnnlab-report code { font-size: 0.95em; }
-.rnnlab-report math { font-size: 1.1em; } .rnnlab-report dt math { font-weight: bold; }
-@media print { .rnnlab-report { max-width: none; } .rnnlab-report figure,
-  .rnnlab-report .verdict { break-inside: avoid; } .rnnlab-report .screen { display: none; } }
-"""
 
 # Sorts a table by the clicked column: numbers by value (data-v), others as text.
 SORTER = """
@@ -100,22 +62,6 @@ window.addEventListener('beforeprint', function () {
 """
 
 
-def figure_uri(fig: Figure, fmt: str = "svg", dpi: int = 80) -> str:
-    """The figure as a data: URI (SVG, or PNG at `dpi`)."""
-    buffer = io.BytesIO()
-    metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {}
-    fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
-    mime = "image/svg+xml" if fmt == "svg" else "image/png"
-    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode()}"
-
-
-def _figure(fig: Figure, caption: str, fmt: str) -> str:
-    return (
-        f'<figure><img src="{figure_uri(fig, fmt)}" alt="{escape(maths.plain(caption))}">'
-        f"<figcaption>{maths.html(caption)}</figcaption></figure>"
-    )
-
-
 # --- figures by name ----------------------------------------------------------------------------
 
 
@@ -124,8 +70,8 @@ def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
     says how to read its figure: the axes, the lines, what to look for, for this run."""
     clip = run.config.get("train", {}).get("clip", {})
     d = run.diagnostics
-    elman = bool(d) and gamma_sigma(d[0]) is not None
-    dep = d[-1]["flow"].get("dependency_length") if d else None
+    elman = bool(d) and gamma_sigma(d[0].diagnosis) is not None
+    dep = d[-1].diagnosis.flow.dependency_length if d else None
     needs = f" The dotted line is the lag the task needs ({dep} steps)." if dep is not None else ""
     bound = (
         " Dashed, in a curve's colour: the bound "
@@ -144,9 +90,9 @@ def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
     else:
         threshold_text = "no clipping in this run"
     span = plots.smoothing_span(len(run.steps))
-    first = d[0].get("activations", []) if d else []
-    gate = next((a["gate"] for a in first if a.get("gate")), None)
-    phi = str(first[-1].get("nonlinearity")) if first else ""
+    first = d[0].diagnosis.activations if d else []
+    gate = next((a.gate for a in first if a.gate), None)
+    phi = str(first[-1].nonlinearity) if first else ""
     stops = {
         "relu": "dead ReLUs (never active on the probe) and inactive activations (φ′ = 0) "
         "pass no gradient back",
@@ -250,32 +196,6 @@ def sweep_figures(runs: Sequence[RunData]) -> dict[str, tuple[FigureMaker, str]]
 # --- pieces -----------------------------------------------------------------------------------
 
 
-def verdict_html(record: Record, first: Record | None = None) -> str:
-    """The verdict in words: label (and the one at initialisation), evidence, remedies."""
-    v = record.get("verdict", {})
-    label = str(v.get("label", "?"))
-    head = f'<span class="label">{escape(label)}</span>'
-    if first is not None and first is not record:
-        was = first.get("verdict", {}).get("label", "?")
-        head += (
-            f" at step {record['step']} <span class='muted'>({escape(str(was))} at step "
-            f"{first['step']})</span>"
-        )
-    evidence = "".join(f"<li>{maths.html(e)}</li>" for e in v.get("evidence", []))
-    remedies = "".join(
-        f"<li>{maths.html(r['action'])}{' <em>[in use]</em>' if r.get('in_use') else ''}"
-        f" — <span class='muted'>{maths.html(r['reason'])}</span></li>"
-        for r in v.get("remedies", [])
-    )
-    clip = num(v.get("suggested_clip"))
-    suggested = f"<p>Suggested clipping threshold: {clip:.3g}.</p>" if math.isfinite(clip) else ""
-    return (
-        f'<div class="verdict {escape(label)}"><p>Verdict: {head}</p>'
-        f"<p>Evidence:</p><ul>{evidence}</ul><p>Remedies, best first:</p><ol>{remedies}</ol>"
-        f"{suggested}</div>"
-    )
-
-
 def story_html(run: RunData) -> str:
     """The argument: each point's claim typeset (its $formulas$ as MathML), then this run's
     numbers."""
@@ -332,7 +252,7 @@ def run_section(run: RunData, fmt: str = "svg", level: int = 2, title: str | Non
         parts.append(f"<p class='muted'>{escape(why[0].upper() + why[1:])}: no verdict and no "
                      "lag profiles.</p>")  # fmt: skip
     parts.append(story_html(run))
-    figures = (_figure(make(), caption, fmt) for make, caption in run_figures(run).values())
+    figures = (figure_html(make(), caption, fmt) for make, caption in run_figures(run).values())
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
     if run.diagnostics:  # the bound against this run's own profile, for an Elman RNN
         slider = slider_html(run.diagnostics[0], run.id)
@@ -351,9 +271,9 @@ def summary_rows(runs: Sequence[RunData]) -> list[list[Any]]:
     """One row per run, COLUMNS in order (numbers stay numbers; None where unknown)."""
     rows = []
     for run, label in zip(runs, group_labels(runs), strict=True):
-        last = run.diagnostics[-1] if run.diagnostics else {}
+        last = run.diagnostics[-1].diagnosis if run.diagnostics else None
         clip = run.config.get("train", {}).get("clip", {})
-        flow = last.get("flow", {})
+        w = w_block(last) if last else None
         rows.append(
             [
                 run.id,
@@ -367,10 +287,10 @@ def summary_rows(runs: Sequence[RunData]) -> list[list[Any]]:
                 run.final.get("loss"),
                 run.baseline,
                 run.solved,
-                last.get("verdict", {}).get("label"),
-                flow.get("decay_factor"),
-                flow.get("horizon"),
-                w_block(last).get("sigma_max") if last else None,
+                last.verdict.label if last else None,
+                known(last.flow.decay_factor) if last else None,
+                last.flow.horizon if last else None,
+                known(w.sigma_max) if w else None,
                 run.seconds,
             ]
         )
@@ -442,9 +362,8 @@ def page(title: str, body: str) -> str:
 
 
 def fragment(body: str, sortable: bool = False) -> str:
-    """For a notebook: the styles (scoped to .rnnlab-report) and the body."""
-    script = f"<script>{SORTER if sortable else ''}{SLIDER}</script>"
-    return f"<div class='rnnlab-report'><style>{STYLE}</style>{body}</div>{script}"
+    """For a notebook: the styles (scoped to .rnnlab-report), the body and the scripts."""
+    return _fragment(body, (SORTER if sortable else "") + SLIDER)
 
 
 def run_body(run: RunData, fmt: str = "svg") -> str:
@@ -470,7 +389,9 @@ def sweep_body(
     parts = [f"<p>{maths.html(p.strip())}</p>" for p in intro.split("\n\n") if p.strip()]
     parts += [f"<p>{len(runs)} runs: {escape(statuses)}.</p>", "<h2>Summary</h2>"]
     parts.append(summary_table(runs))
-    figures = (_figure(make(), caption, "svg") for make, caption in sweep_figures(runs).values())
+    figures = (
+        figure_html(make(), caption, "svg") for make, caption in sweep_figures(runs).values()
+    )
     parts.append(f"<div class='figures'>{''.join(figures)}</div>")
     parts.append("<h2>Runs</h2>")
     for i, (run, title) in enumerate(zip(runs, run_titles(runs), strict=True)):
@@ -504,23 +425,3 @@ def run_titles(runs: Sequence[RunData]) -> list[str]:
 
 def sweep_page(runs: Sequence[RunData], title: str = "rnnlab report — sweep") -> str:
     return page(title, sweep_body(runs))
-
-
-def diagnosis_html(d: Diagnosis) -> str:
-    """A Diagnosis as a notebook fragment: summary line, verdict, lag profile."""
-    record = {"step": 0} | d.to_dict()
-    fig = plots.lag_profile([record], title="gradient against lag", labels=["this diagnosis"])
-    flow = d.flow
-    summary = (
-        f"<p>{escape(d.model.get('cell', '?'))}, H = {d.model.get('hidden_size')}, T = "
-        f"{d.steps}, B = {d.batch}: loss {d.loss:.4g}, ‖∂L/∂θ‖ {finite_g(d.grad_norm)}; "
-        f"{per_step(flow.decay_factor)} back, horizon {flow.horizon} steps, ratio "
-        f"{finite_g(flow.ratio)} at τ = {flow.ratio_lag}.</p>"
-    )
-    body = (
-        "<h3>Diagnosis</h3>"
-        + summary
-        + verdict_html(record)
-        + _figure(fig, "Gradient against lag; dashed: the bound (γ·σ_max(W))^τ.", "svg")
-    )
-    return fragment(body)

@@ -1,21 +1,22 @@
-"""Figures from stored data: pure functions from records to a matplotlib Figure.
+"""Figures from stored data: pure functions from runs' records to a matplotlib Figure.
 
-    lag_profile(records)        ‖∂L_T/∂h_{T−τ}‖ / ‖∂L_T/∂h_T‖ against τ, at initialisation and
-                                after training, with the bound (γ·σ_max)^τ dashed
-    lag_heatmap(records)        training step × lag, log10 of that ratio, and the horizon
+    lag_profile(snapshots)      ‖∂L_T/∂h_{T−τ}‖ / ‖∂L_T/∂h_T‖ against τ, at initialisation and
+                                after training, with the bound (γ·σ_max)^τ dashed (drawn by
+                                rnnlab.diagnostics.figures: a Diagnosis shows it of itself)
+    lag_heatmap(snapshots)      training step × lag, log10 of that ratio, and the horizon
     loss_curves(runs)           validation loss, the memoryless baseline, divergence marked
     grad_norm(steps, ...)       the global gradient norm before clipping (faint) and its
                                 moving average, and the threshold
-    spectra(records)            σ_max and the spectral radius of each recurrent block
-    activations(records)        saturation, dead ReLUs, forget/update gates
+    spectra(snapshots)          σ_max and the spectral radius of each recurrent block
+    activations(snapshots)      saturation, dead ReLUs, forget/update gates
     phase_diagram(runs)         solved fraction over T × model, seeds aggregated
     decay_vs_radius(runs)       decay per step at initialisation against ρ(W), and γ·σ_max
 
-`records` are diagnostics records ({"step", **Diagnosis.to_dict()}), `steps` a history's
-per-step dicts, `runs` RunData. Figures are built with matplotlib.figure.Figure, never
-pyplot: no global state is touched (a notebook's backend stays as it is), and saving uses
-the Agg canvas. matplotlib is imported inside the functions (rnnlab needs numpy only).
-Legends sit below the axes, never on the data.
+`snapshots` are a run's diagnoses (RunData.diagnostics: Snapshot, the step and its
+Diagnosis), `steps` a history's per-step dicts, `runs` RunData. Figures are built with
+matplotlib.figure.Figure, never pyplot: no global state is touched (a notebook's backend
+stays as it is), and saving uses the Agg canvas. matplotlib is imported inside the functions
+(rnnlab needs numpy only). Legends sit below the axes, never on the data.
 """
 
 from __future__ import annotations
@@ -28,67 +29,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnlab.report.data import (
-    Record,
-    RunData,
-    array,
+from rnnlab.diagnostics.figures import BOUND, INIT, RATIO, TRAINED, empty, figure, legend
+from rnnlab.diagnostics.figures import lag_profile as lag_profile  # one of the report's figures
+from rnnlab.diagnostics.record import (
+    NO_DIAGNOSES,
+    Snapshot,
     gamma_sigma,
-    group_labels,
-    no_diagnoses,
-    num,
     top_profile,
     w_block,
 )
+from rnnlab.report.data import RunData, array, group_labels, num
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-INIT, TRAINED, BOUND, BASE, BAD = "#1f77b4", "#d62728", "#555555", "#2ca02c", "#d62728"
+    from rnnlab.diagnostics.spectra import BlockSpectrum
+
+BASE, BAD = "#2ca02c", "#d62728"
 DIVERGED = "black"  # the × where a run diverged: no curve's colour
-RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\|\ /\ \|\partial L_T/\partial h_T\|$"
-
-
-def _figure(width: float = 6.4, height: float = 3.6, nrows: int = 1) -> tuple[Figure, list[Axes]]:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # an optional dependency: say how to get it, in one line
-        raise ValueError(
-            "report: matplotlib is not installed; expected `pip install 'rnnlab[report]'`"
-        ) from None
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, 1, squeeze=False)[:, 0]  # stacked: each keeps the page's width
-    return fig, list(axes)
-
-
-NO_DIAGNOSES = no_diagnoses({})
-
-
-def _empty(message: str) -> Figure:
-    fig, (ax,) = _figure(6.4, 1.2)
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return fig
-
-
-def _legend(fig: Figure, handles: Sequence[Any] | None = None, ncols: int | None = None) -> None:
-    """One legend below the axes (constrained layout makes room for it), of `handles` or of
-    every axes' labelled artists; the figure grows by its rows, so the axes keep their
-    height."""
-    if handles is None:
-        handles = [h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]]
-    by_label: dict[str, Any] = {}
-    for handle in handles:  # one entry per label: the first artist that has it
-        by_label.setdefault(str(handle.get_label()), handle)
-    if not by_label:
-        return
-    labels = list(by_label)
-    if ncols is None:
-        ncols = 1 if len(labels) == 1 or max(map(len, labels)) > 40 else 2
-    rows = math.ceil(len(labels) / ncols)
-    fig.set_figheight(fig.get_figheight() + 0.2 * rows + 0.15)
-    fig.legend(list(by_label.values()), labels, loc="outside lower center", ncols=ncols,
-               fontsize="small", frameon=False)  # fmt: skip
 
 
 def smoothing_span(n: int) -> float:
@@ -111,67 +70,18 @@ def ema(values: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
-def lag_profile(
-    records: Sequence[Record], title: str | None = None, labels: Sequence[str] | None = None
-) -> Figure:
-    """The first record (initialisation) and the last (after training), top layer; `labels`
-    names them otherwise (e.g. for a single diagnosis of a trained model)."""
-    if not records:
-        return _empty(NO_DIAGNOSES)
-    fig, (ax,) = _figure()
-    shown = [records[0]] if len(records) == 1 else [records[0], records[-1]]
-    low, high = 1.0, 1.0
-    bounds = []
-    for i, (record, color) in enumerate(zip(shown, (INIT, TRAINED), strict=False)):
-        p = top_profile(record)
-        tau = np.arange(p.size)
-        ok = np.isfinite(p) & (p > 0)
-        blew = ((record.get("verdict") or {}).get("history") or {}).get("first_nonfinite")
-        when = (
-            "initialisation"
-            if record["step"] == 0
-            else "where it diverged"
-            if blew is not None
-            else "after training"
-        )
-        label = labels[i] if labels is not None else f"{when} (step {record['step']})"
-        ax.semilogy(tau[ok], p[ok], color=color, label=label)
-        if ok.any():
-            low, high = min(low, float(p[ok].min())), max(high, float(p[ok].max()))
-        g = gamma_sigma(record)
-        if g is not None and g > 0:
-            bounds.append((tau * math.log(g), color, g))
-    top = high * 10
-    for log_bound, color, g in bounds:  # cut at the axes: the data set the scale, not the bound
-        inside = log_bound <= math.log(top)
-        cut = np.where(inside, np.exp(np.minimum(log_bound, math.log(top))), np.nan)
-        leaves = np.flatnonzero(~inside)
-        if leaves.size:
-            cut[leaves[0]] = top  # the line runs to the top edge where it leaves
-        ax.semilogy(np.arange(cut.size), cut, "--", color=color, lw=1, label=f"bound ({g:.3g})^τ")
-    dep = records[-1]["flow"].get("dependency_length")
-    if dep is not None:
-        ax.axvline(dep, color=BOUND, ls=":", lw=1, label=f"dependency length {dep}")
-    ax.set_ylim(low / 10, top)
-    ax.set_xlabel("lag τ (steps back from T)")
-    ax.set_ylabel(RATIO)
-    ax.set_title(title or "gradient against lag (top layer)")
-    _legend(fig)
-    return fig
-
-
-def lag_heatmap(records: Sequence[Record]) -> Figure:
-    """log10 of the normalised lag profile for every record: rows are training steps."""
-    if not records:
-        return _empty(NO_DIAGNOSES)
-    fig, (ax,) = _figure()
-    profiles = [top_profile(r) for r in records]
+def lag_heatmap(snapshots: Sequence[Snapshot]) -> Figure:
+    """log10 of the normalised lag profile for every snapshot: rows are training steps."""
+    if not snapshots:
+        return empty(NO_DIAGNOSES)
+    fig, (ax,) = figure()
+    profiles = [top_profile(s.diagnosis) for s in snapshots]
     width = max(p.size for p in profiles)
-    Z = np.full((len(records), width), np.nan)
+    Z = np.full((len(snapshots), width), np.nan)
     for i, p in enumerate(profiles):
         with np.errstate(divide="ignore", invalid="ignore"):
             Z[i, : p.size] = np.where(p > 0, np.log10(p), np.nan)
-    steps = np.array([r["step"] for r in records], dtype=np.float64)
+    steps = np.array([s.step for s in snapshots], dtype=np.float64)
     edges = _edges(steps)
     finite = Z[np.isfinite(Z)]
     vmin = max(float(finite.min()), -20.0) if finite.size else -1.0
@@ -179,7 +89,7 @@ def lag_heatmap(records: Sequence[Record]) -> Figure:
     mesh = ax.pcolormesh(
         np.arange(width + 1) - 0.5, edges, Z, cmap="viridis", vmin=vmin, vmax=vmax, shading="flat"
     )
-    horizon = [num(r["flow"].get("horizon")) for r in records]
+    horizon = [float(s.diagnosis.flow.horizon) for s in snapshots]
     from matplotlib import patheffects
 
     outline = [patheffects.withStroke(linewidth=2.5, foreground="black")]  # read on white too
@@ -190,7 +100,7 @@ def lag_heatmap(records: Sequence[Record]) -> Figure:
     ax.set_xlabel("lag τ")
     ax.set_ylabel("training step")
     ax.set_title("log10 " + RATIO)
-    _legend(fig)
+    legend(fig)
     return fig
 
 
@@ -215,7 +125,7 @@ def loss_curves(
     T, marker for the seed."""
     from matplotlib.lines import Line2D
 
-    fig, (ax,) = _figure()
+    fig, (ax,) = figure()
     labels = list(labels) if labels is not None else [r.label for r in runs]
     colors = _colors(labels)
     Ts = list(dict.fromkeys(r.T for r in runs))
@@ -255,7 +165,7 @@ def loss_curves(
     ax.set_xlabel("training step")
     ax.set_ylabel("validation loss")
     ax.set_title("loss")
-    _legend(fig, keys)
+    legend(fig, keys)
     return fig
 
 
@@ -284,7 +194,7 @@ def grad_norm(
     """The global gradient norm before clipping at every step (faint), log scale, and its
     exponential moving average (solid, over log10 of the norm: the norm spans decades), with
     the clipping threshold (norm clipping) and the step where it became non-finite."""
-    fig, (ax,) = _figure()
+    fig, (ax,) = figure()
     x = np.array([r["step"] for r in steps], dtype=np.float64)
     y = array(r.get("grad_norm") for r in steps)
     ok = np.isfinite(y) & (y > 0)
@@ -310,32 +220,33 @@ def grad_norm(
     ax.set_xlabel("training step")
     ax.set_ylabel("global gradient norm")
     ax.set_title("gradient norm before clipping")
-    _legend(fig)
+    legend(fig)
     return fig
 
 
-def spectra(records: Sequence[Record]) -> Figure:
+def spectra(snapshots: Sequence[Snapshot]) -> Figure:
     """σ_max (solid) and spectral radius ρ (dashed) of every recurrent block over training."""
-    if not records:
-        return _empty(NO_DIAGNOSES)
-    fig, (ax,) = _figure()
-    steps = [r["step"] for r in records]
-    blocks = list(dict.fromkeys((s["layer"], s["block"]) for s in records[0].get("spectra", [])))
+    if not snapshots:
+        return empty(NO_DIAGNOSES)
+    fig, (ax,) = figure()
+    steps = [s.step for s in snapshots]
+    first = snapshots[0].diagnosis
+    blocks = list(dict.fromkeys((b.layer, b.block) for b in first.spectra))
     colors = _colors([f"{layer} {block}" for layer, block in blocks])
     layers = len({layer for layer, _ in blocks})
     for layer, block in blocks:
-        found = [_block(r, layer, block) for r in records]
+        found = [_block(s.diagnosis.spectra, layer, block) for s in snapshots]
         color = colors[f"{layer} {block}"]
         name = f"{block} (layer {layer})" if layers > 1 else block
-        ax.plot(steps, [num(s.get("sigma_max")) for s in found], ".-", ms=4, color=color,
-                label=f"σ_max {name}")  # fmt: skip
-        radius = [num(s.get("spectral_radius")) for s in found]
+        sigma = [b.sigma_max if b else math.nan for b in found]
+        ax.plot(steps, sigma, ".-", ms=4, color=color, label=f"σ_max {name}")
+        radius = [num(b.spectral_radius) if b else math.nan for b in found]
         if np.isfinite(radius).any():
             ax.plot(steps, radius, ".--", ms=4, color=color, label=f"ρ {name}")
-    g = gamma_sigma(records[0])
-    if g is not None:
-        sigma = w_block(records[0]).get("sigma_max") or 1.0
-        gamma = g / sigma
+    g = gamma_sigma(first)
+    w = w_block(first)
+    if g is not None and w is not None:
+        gamma = g / w.sigma_max
         ax.axhline(1 / gamma, color=BOUND, ls=":", lw=1, label=f"1/γ = {1 / gamma:g}")
     values = np.concatenate([np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.lines])
     values = values[np.isfinite(values) & (values > 0)]
@@ -344,15 +255,12 @@ def spectra(records: Sequence[Record]) -> Figure:
     ax.set_xlabel("training step")
     ax.set_ylabel("σ_max, ρ")
     ax.set_title("recurrent weights")
-    _legend(fig)
+    legend(fig)
     return fig
 
 
-def _block(record: Record, layer: int, block: str) -> dict[str, Any]:
-    for s in record.get("spectra", []):
-        if s["layer"] == layer and s["block"] == block:
-            return dict(s)
-    return {}
+def _block(spectra: Sequence[BlockSpectrum], layer: int, block: str) -> BlockSpectrum | None:
+    return next((b for b in spectra if b.layer == layer and b.block == block), None)
 
 
 ACTIVATION_FIELDS = (
@@ -364,45 +272,45 @@ ACTIVATION_FIELDS = (
 )
 
 
-def activations(records: Sequence[Record]) -> Figure:
+def activations(snapshots: Sequence[Snapshot]) -> Figure:
     """Per layer over training: the fractions that make J = diag(φ') W small or zero, and the
     carry gate's mean; for gated cells, below, the gate's histogram at the first and last
-    record."""
-    if not records:
-        return _empty(NO_DIAGNOSES)
-    first = records[0].get("activations", [])
-    gated = any(a.get("gate") for a in first)
-    fig, axes = _figure(6.4, 6.4 if gated else 3.6, 2 if gated else 1)
+    snapshot."""
+    if not snapshots:
+        return empty(NO_DIAGNOSES)
+    first = snapshots[0].diagnosis.activations
+    gated = any(a.gate for a in first)
+    fig, axes = figure(6.4, 6.4 if gated else 3.6, 2 if gated else 1)
     ax = axes[0]
-    steps = [r["step"] for r in records]
+    steps = [s.step for s in snapshots]
     for a in first:
-        layer = a["layer"]
-        rows = [next(x for x in r["activations"] if x["layer"] == layer) for r in records]
+        layer = a.layer
+        rows = [next(x for x in s.diagnosis.activations if x.layer == layer) for s in snapshots]
         for key, text in ACTIVATION_FIELDS:
-            values = [num(x.get(key)) for x in rows]
+            values = [num(getattr(x, key)) for x in rows]
             if np.isfinite(values).any():
-                text = text.format(gate=a.get("gate"))
+                text = text.format(gate=a.gate)
                 suffix = f" (layer {layer})" if len(first) > 1 else ""
                 ax.plot(steps, values, marker=".", label=text + suffix)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("training step")
     ax.set_ylabel("fraction / mean")
-    ax.set_title(f"activations ({first[-1]['nonlinearity'] if first else '?'})")
+    ax.set_title(f"activations ({first[-1].nonlinearity if first else '?'})")
     if gated:
-        _gate_histograms(axes[1], records)
-    _legend(fig)
+        _gate_histograms(axes[1], snapshots)
+    legend(fig)
     return fig
 
 
-def _gate_histograms(ax: Axes, records: Sequence[Record]) -> None:
-    top = records[0]["activations"][-1]
-    gate = top.get("gate")
-    shown = [records[0]] if len(records) == 1 else [records[0], records[-1]]
-    for record, color in zip(shown, (INIT, TRAINED), strict=False):
-        hist = array(record["activations"][-1].get("gate_histogram") or [])
+def _gate_histograms(ax: Axes, snapshots: Sequence[Snapshot]) -> None:
+    gate = snapshots[0].diagnosis.activations[-1].gate
+    shown = [snapshots[0]] if len(snapshots) == 1 else [snapshots[0], snapshots[-1]]
+    for s, color in zip(shown, (INIT, TRAINED), strict=False):
+        top = s.diagnosis.activations[-1]
+        hist = np.empty(0) if top.gate_histogram is None else top.gate_histogram
         if hist.size:
             edges = np.linspace(0, 1, hist.size + 1)
-            label = f"{gate} gate at step {record['step']}"
+            label = f"{gate} gate at step {s.step}"
             ax.stairs(hist, edges, color=color, lw=1.5, label=label)
     ax.set_xlabel(f"{gate} gate value (top layer)")
     ax.set_ylabel("fraction")
@@ -421,7 +329,7 @@ def phase_diagram(runs: Sequence[RunData]) -> Figure:
     for (g, T), solved in cells.items():
         Z[groups.index(g), Ts.index(T)] = np.mean(solved)
     label_width = 0.075 * max(len(g) for g in groups)  # inches for the longest group label
-    fig, (ax,) = _figure(
+    fig, (ax,) = figure(
         max(4.0, 1.1 * len(Ts) + 2.5 + label_width), max(2.2, 0.55 * len(groups) + 1.4)
     )
     image = ax.imshow(Z, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
@@ -441,14 +349,16 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
     its lag profile (fitted) against ρ(W), and the Pascanu bound γ·σ_max(W) above it."""
     points = []
     for run in runs:
-        init = next((r for r in run.diagnostics if r["step"] == 0), None)
-        if init is None or gamma_sigma(init) is None:
+        init = next((s.diagnosis for s in run.diagnostics if s.step == 0), None)
+        g = None if init is None else gamma_sigma(init)
+        if init is None or g is None:
             continue
-        radius = num(w_block(init).get("spectral_radius"))
-        points.append((radius, num(init["flow"].get("decay_factor")), gamma_sigma(init)))
+        w = w_block(init)
+        radius = num(w.spectral_radius) if w is not None else math.nan
+        points.append((radius, init.flow.decay_factor, g))
     if not points:
-        return _empty("no Elman RNN with a diagnosis at initialisation")
-    fig, (ax,) = _figure()
+        return empty("no Elman RNN with a diagnosis at initialisation")
+    fig, (ax,) = figure()
     rho, decay, bound = (np.array([p[i] for p in points], dtype=np.float64) for i in range(3))
     order = np.argsort(rho)
     # each run is its own model: markers, never a line from one model to the next; a thin
@@ -462,7 +372,7 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
     ax.set_xlabel("spectral radius ρ(W) at initialisation")
     ax.set_ylabel("gradient factor per step back")
     ax.set_title("decay against spectral radius")
-    _legend(fig)
+    legend(fig)
     return fig
 
 

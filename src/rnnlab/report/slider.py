@@ -1,7 +1,7 @@
 """The report's one interactive piece: a slider for γ·σ_max(W) that redraws the bound
 (γσ)^τ against τ beside a run's measured lag profile, so a learner sees 0.8^50 move.
 
-    slider_html(record, key) -> str    an inline SVG, a range input and a small script
+    slider_html(snapshot, key) -> str  an inline SVG, a range input and a small script
 
 The SVG is drawn here at the run's own γ·σ_max, so the page reads and prints with scripts
 off; the script only redraws the dashed bound and its value at τ = 50 as the slider moves.
@@ -16,7 +16,7 @@ from html import escape
 
 import numpy as np
 
-from rnnlab.report.data import Record, gamma_sigma, top_profile
+from rnnlab.diagnostics.record import Snapshot, gamma_sigma, top_profile
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 260, 48, 12, 12, 28
 LOW = -20  # log10 of the lowest ratio drawn: the axes stop here, as the figures' do
@@ -42,11 +42,11 @@ document.querySelectorAll('.rnnlab-slider:not([data-bound])').forEach(function (
 """
 
 
-def slider_html(record: Record, key: str) -> str:
-    """The slider for one diagnosis record of an Elman RNN ("" for gated cells, whose
-    carry no such bound limits). `key` makes the element ids unique in the page."""
-    g0 = gamma_sigma(record)
-    p = top_profile(record)
+def slider_html(snapshot: Snapshot, key: str) -> str:
+    """The slider for one diagnosis of an Elman RNN ("" for gated cells, whose carry no such
+    bound limits). `key` makes the element ids unique in the page."""
+    g0 = gamma_sigma(snapshot.diagnosis)
+    p = top_profile(snapshot.diagnosis)
     if g0 is None or not math.isfinite(g0) or p.size < 2:
         return ""
     n = p.size - 1
@@ -91,7 +91,7 @@ def slider_html(record: Record, key: str) -> str:
         f'<input id="{label}" type="range" min="0.5" max="1.5" step="0.01" value="{g:.2f}">'
         f" <output>{g:.2f}^{far} = {_exponential(g**far)}</output></p>"
         f'<p class="muted">How to read it: red, this run\'s measured ‖∂L_T/∂h_(T−τ)‖ / '
-        f"‖∂L_T/∂h_T‖ at step {record['step']}; dashed blue, the bound (γσ)^τ for the "
+        f"‖∂L_T/∂h_T‖ at step {snapshot.step}; dashed blue, the bound (γσ)^τ for the "
         f"γ·σ_max(W) the slider sets. It starts at this run's own, {g0:.3g} (the slider "
         f"stops at 0.5 and 1.5), where the measured curve lies under the bound. Below 1 the "
         f"bound falls geometrically (at 0.80, 0.8^50 ≈ 1.43e−05); above 1 it no longer "

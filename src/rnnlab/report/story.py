@@ -14,17 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.report.data import (
-    Record,
-    RunData,
-    array,
-    cell_of,
-    gamma_sigma,
-    no_diagnoses,
-    num,
-    top_profile,
-    w_block,
-)
+from rnnlab.diagnostics.diagnose import Diagnosis
+from rnnlab.diagnostics.record import Snapshot, gamma_sigma, top_profile, w_block
+from rnnlab.report.data import RunData, array, cell_of, no_diagnoses, num
 
 RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\| / \|\partial L_T/\partial h_T\|$"
 GAMMA_SIGMA = r"$\gamma \cdot \sigma_{\max}(W)$"
@@ -43,14 +35,14 @@ def _g(x: Any) -> str:
     return f"{value:.3g}" if math.isfinite(value) else "n/a"
 
 
-def _top(record: Record, key: str) -> Any:
-    acts = record.get("activations") or [{}]
-    return acts[-1].get(key)
+def _top(d: Diagnosis, key: str) -> Any:
+    """A statistic of the top layer's activations (None if there are none)."""
+    return getattr(d.activations[-1], key) if d.activations else None
 
 
 def points(run: RunData) -> list[Point]:
-    """The five points, measured on `run`'s first and last diagnostics records (and its
-    training steps for clipping). Without diagnostics the measured part says so."""
+    """The five points, measured on `run`'s first and last diagnoses (and its training
+    steps for clipping). Without diagnoses the measured part says so."""
     claims = [
         (
             r"$\tanh' \le 1$",
@@ -91,12 +83,10 @@ def points(run: RunData) -> list[Point]:
     return [Point(t, c, m) for (t, c), m in zip(claims, measured, strict=True)]
 
 
-def _measured(run: RunData, first: Record, last: Record) -> list[str]:
-    flow = last["flow"]
-    model = run.config.get("model", {})
-    cell = cell_of(
-        model | {"cell": (last.get("run") or {}).get("cell") or model.get("cell", "rnn")}
-    )
+def _measured(run: RunData, first_snapshot: Snapshot, last_snapshot: Snapshot) -> list[str]:
+    first, last = first_snapshot.diagnosis, last_snapshot.diagnosis
+    flow, flow0 = last.flow, first.flow
+    cell = cell_of(run.config.get("model", {}) | {"cell": last.run.cell})
     nl = _top(last, "nonlinearity")
     if cell.carry is not None:
         one = (
@@ -116,15 +106,15 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
             f"{_g(_top(last, 'mean_dphi'))}; saturated units (φ′ < 5 % of γ) "
             f"{_pct(_top(first, 'saturation'))} → {_pct(_top(last, 'saturation'))}."
         )
-    steps = f"step {first['step']} → step {last['step']}"
-    lag = flow.get("ratio_lag")
+    step0, step1 = first_snapshot.step, last_snapshot.step
+    lag = flow.ratio_lag
     two = (
-        f"Here ({steps}): the gradient changes ×{_g(first['flow'].get('decay_factor'))} → "
-        f"×{_g(flow.get('decay_factor'))} per step back; {RATIO} = "
-        f"{_g(first['flow'].get('ratio'))} → {_g(flow.get('ratio'))} at τ = {lag}; horizon "
-        f"{first['flow'].get('horizon')} → {flow.get('horizon')} steps."
+        f"Here (step {step0} → step {step1}): the gradient changes ×{_g(flow0.decay_factor)} → "
+        f"×{_g(flow.decay_factor)} per step back; {RATIO} = "
+        f"{_g(flow0.ratio)} → {_g(flow.ratio)} at τ = {lag}; horizon "
+        f"{flow0.horizon} → {flow.horizon} steps."
     )
-    decay = num(flow.get("decay_factor"))
+    decay = flow.decay_factor
     g0, g1 = gamma_sigma(first), gamma_sigma(last)
     far = _far_lag(first)
     if g0 is not None and far is not None:
@@ -132,28 +122,30 @@ def _measured(run: RunData, first: Record, last: Record) -> list[str]:
             f"Here: at initialisation {GAMMA_SIGMA} = {_g(g0)}, so the bound at τ = {far} is "
             f"${_g(g0)}^{{{far}}}$ ≈ {_power(g0, far)}; measured "
             f"$\\|\\partial L_T/\\partial h_{{T-{far}}}\\| / \\|\\partial L_T/\\partial h_T\\|$ = "
-            f"{_g(_ratio_at(first, far))} at step {first['step']}, "
-            f"{_g(_ratio_at(last, far))} at step {last['step']}."
+            f"{_g(_ratio_at(first, far))} at step {step0}, "
+            f"{_g(_ratio_at(last, far))} at step {step1}."
         )
     else:
-        power = decay ** int(lag) if lag is not None and math.isfinite(decay) else math.nan
+        power = decay ** int(lag) if math.isfinite(decay) else math.nan
         three = (
             f"Here: ×{_g(decay)} per step over τ = {lag} steps gives {_g(decay)}^{lag} ≈ "
-            f"{_g(power)}; measured {_g(flow.get('ratio'))}."
+            f"{_g(power)}; measured {_g(flow.ratio)}."
         )
     s0, s1 = w_block(first), w_block(last)
+    sigma0, sigma1 = (None if s is None else s.sigma_max for s in (s0, s1))
+    rho0, rho1 = (None if s is None else s.spectral_radius for s in (s0, s1))
     if g1 is None:
         four = (
-            f"Here: σ_max of the stacked W {_g(s0.get('sigma_max'))} → "
-            f"{_g(s1.get('sigma_max'))}; no such bound holds for {cell.named()}: its carry "
+            f"Here: σ_max of the stacked W {_g(sigma0)} → "
+            f"{_g(sigma1)}; no such bound holds for {cell.named()}: its carry "
             "is multiplied by gates, not by W."
         )
     else:
         verdict = "< 1: vanishing is certain" if g1 < 1 else "≥ 1: " + _beyond_bound(last, nl)
         four = (
-            f"Here: $\\sigma_{{\\max}}(W)$ {_g(s0.get('sigma_max'))} → "
-            f"{_g(s1.get('sigma_max'))}, $\\rho(W)$ "
-            f"{_g(s0.get('spectral_radius'))} → {_g(s1.get('spectral_radius'))}; "
+            f"Here: $\\sigma_{{\\max}}(W)$ {_g(sigma0)} → "
+            f"{_g(sigma1)}, $\\rho(W)$ "
+            f"{_g(rho0)} → {_g(rho1)}; "
             f"{GAMMA_SIGMA} = {_g(g0)} → {_g(g1)} ({verdict})."
         )
     return [one, two, three, four, _remedies(run, first, last)]
@@ -167,30 +159,30 @@ def _power(g: float, n: int) -> str:
     return _g(g**n) if abs(exponent) < 300 else f"10^{exponent:.0f}"
 
 
-def _far_lag(record: Record) -> int | None:
+def _far_lag(d: Diagnosis) -> int | None:
     """The article's τ = 50 if the profile reaches it, else the longest lag measured."""
-    n = top_profile(record).size
+    n = top_profile(d).size
     return None if n < 2 else min(50, n - 1)
 
 
-def _ratio_at(record: Record, lag: int) -> float:
-    p = top_profile(record)
+def _ratio_at(d: Diagnosis, lag: int) -> float:
+    p = top_profile(d)
     return float(p[lag]) if lag < p.size else math.nan
 
 
-def _beyond_bound(record: Record, nl: Any) -> str:
+def _beyond_bound(d: Diagnosis, nl: Any) -> str:
     """What the measurement shows where γ·σ_max ≥ 1 and the bound forces nothing."""
-    decay = num(record["flow"].get("decay_factor"))
+    decay = d.flow.decay_factor
     if not math.isfinite(decay):
         return "the bound forces nothing, and the measured gradient is not finite: it exploded"
     if decay > 1:
         return f"the bound allows growth, and the measured gradient grows ×{decay:.3g} per step"
     if nl == "relu":
-        why = f"{_pct(_top(record, 'inactive_fraction'))} of the ReLU activations are 0"
+        why = f"{_pct(_top(d, 'inactive_fraction'))} of the ReLU activations are 0"
     else:
         why = (
-            f"{nl} saturates: {_pct(_top(record, 'saturation'))} of the units have φ′ below "
-            f"5 % of γ, mean φ′ {_g(_top(record, 'mean_dphi'))}"
+            f"{nl} saturates: {_pct(_top(d, 'saturation'))} of the units have φ′ below "
+            f"5 % of γ, mean φ′ {_g(_top(d, 'mean_dphi'))}"
         )
     return (
         f"the bound no longer forces vanishing, yet the measured gradient shrinks ×{decay:.3g} "
@@ -203,7 +195,7 @@ def _pct(value: Any) -> str:
     return f"{v:.0%}" if math.isfinite(v) else "n/a"
 
 
-def _remedies(run: RunData, first: Record | None, last: Record | None) -> str:
+def _remedies(run: RunData, first: Diagnosis | None, last: Diagnosis | None) -> str:
     model = run.config.get("model", {})
     clip = run.config.get("train", {}).get("clip", {})
     cell = cell_of(model)

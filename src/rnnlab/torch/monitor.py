@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 import warnings
@@ -47,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 from rnnlab import maths
 from rnnlab.checks import check_int
 from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
-from rnnlab.diagnostics.diagnose import SHOWN_LAGS
 from rnnlab.diagnostics.options import options_from
+from rnnlab.diagnostics.text import SHOWN_LAGS
 from rnnlab.torch.flow import gradient_flow
 from rnnlab.torch.measure import module_info
 from rnnlab.torch.twin import recurrent_modules
@@ -233,7 +232,7 @@ class GradientFlowMonitor:
         assert self._store is not None
         while self._appended < len(self.records):
             record = self.records[self._appended]
-            snapshot = {k: v for k, v in _finite_lists(record).items() if k != "step"}
+            snapshot = {k: v for k, v in record.items() if k != "step"}
             steps = self._pending_steps()
             self._store.append(self.run_id, record["step"], snapshot, steps)
             for row in steps:  # in the store now
@@ -287,18 +286,3 @@ def _writer(tensorboard: Any) -> tuple[Any, bool]:
         )
         return None, False
     return SummaryWriter(os.fspath(tensorboard)), True
-
-
-def _finite_lists(value: Any) -> Any:
-    """to_dict() writes a non-finite number as None; inside a list of numbers the store needs
-    it back as NaN (a list mixing numbers and None is not one array)."""
-    if isinstance(value, dict):
-        return {k: _finite_lists(v) for k, v in value.items()}
-    if isinstance(value, list):
-        items = [_finite_lists(v) for v in value]
-        if any(v is None for v in items) and all(
-            v is None or isinstance(v, int | float | list) for v in items
-        ):
-            items = [math.nan if v is None else v for v in items]
-        return items
-    return value

@@ -130,6 +130,8 @@ def _read(tp: Any, value: Any, path: str, f: dataclasses.Field[Any] | None = Non
         return {k: _read(args[1], v, f"{path}.{k}") for k, v in (value or {}).items()}
     if tp is float:
         return math.nan if value is None else float(value)
+    if origin is typing.Literal:  # a vocabulary: the dataclass checks its member
+        return value
     if value is None:
         raise ValueError(f"{path}: got nothing; expected a {tp.__name__}")
     return tp(value)

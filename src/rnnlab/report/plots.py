@@ -345,8 +345,9 @@ def phase_diagram(runs: Sequence[RunData]) -> Figure:
 
 
 def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
-    """For each Elman RNN with a diagnosis at initialisation: the measured decay per step of
-    its lag profile (fitted) against ρ(W), and the Pascanu bound γ·σ_max(W) above it."""
+    """For each run of a cell the Pascanu bound holds for (Elman RNN, IndRNN) with a
+    diagnosis at initialisation: the measured decay per step of its lag profile (fitted)
+    against ρ(W), and the Pascanu bound γ·σ_max(W) above it."""
     points = []
     for run in runs:
         init = next((s.diagnosis for s in run.diagnostics if s.step == 0), None)
@@ -357,7 +358,7 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
         radius = num(w.spectral_radius) if w is not None else math.nan
         points.append((radius, init.flow.decay_factor, g))
     if not points:
-        return empty("no Elman RNN with a diagnosis at initialisation")
+        return empty("no Elman RNN or IndRNN with a diagnosis at initialisation")
     fig, (ax,) = figure()
     rho, decay, bound = (np.array([p[i] for p in points], dtype=np.float64) for i in range(3))
     order = np.argsort(rho)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 
-Array = np.ndarray
 Index = slice | Array
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from rnnlab._atomic import atomic_write
+from rnnlab.cli._select import status_option, where_option
 from rnnlab.experiments.select import flatten, select
-from rnnlab.experiments.store import STATUSES, Store
+from rnnlab.experiments.store import Store
 
 RUN_FIELDS = (
     "id",
@@ -38,19 +39,8 @@ RUN_FIELDS = (
     is_flag=True,
     help="One row per metric value (run_id, kind, step, name, value) instead.",
 )
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=click.Choice(STATUSES),
-    help="Only runs with this status (repeatable).",
-)
-@click.option(
-    "--where",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Only runs whose config field or final metric equals VALUE (repeatable).",
-)
+@status_option
+@where_option
 def export(
     folder: Path, csv_path: Path, steps: bool, statuses: tuple[str, ...], where: tuple[str, ...]
 ) -> None:

@@ -8,8 +8,9 @@ import click
 
 from rnnlab.cli import _metrics
 from rnnlab.cli._metrics import cell
+from rnnlab.cli._select import status_option, where_option
 from rnnlab.experiments.select import flatten, select, sort
-from rnnlab.experiments.store import STATUSES, Run, Store
+from rnnlab.experiments.store import Run, Store
 
 STYLE = {"done": "green", "diverged": "yellow", "failed": "red", "running": "cyan"}
 
@@ -23,19 +24,8 @@ def varying(runs: list[Run]) -> list[str]:
 
 @click.command(name="ls")
 @click.argument("folder", metavar="[DIR]", default=Path("results"), type=click.Path(path_type=Path))
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=click.Choice(STATUSES),
-    help="Only runs with this status (repeatable).",
-)
-@click.option(
-    "--where",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Only runs whose config field or final metric equals VALUE (repeatable).",
-)
+@status_option
+@where_option
 @click.option(
     "--sort",
     "sort_by",

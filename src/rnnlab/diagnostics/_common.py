@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 
-Array = np.ndarray
 Index = slice | Array
 DC = TypeVar("DC")  # a dataclass
 

@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_positive
 from rnnlab.engine.activations import DPHI, GAMMA
 from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.engine.model import SequenceModel, Trace
-
-Array = np.ndarray
 
 GATE_BINS = 10
 

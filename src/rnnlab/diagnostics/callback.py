@@ -17,15 +17,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.diagnostics.diagnose import Diagnosis, diagnose
 from rnnlab.diagnostics.options import DiagnosisOptions, options_from
 from rnnlab.diagnostics.verdict import Learning, RunInfo
 from rnnlab.engine.model import SequenceModel, State
-
-Array = np.ndarray
 
 
 class DiagnosisCallback:

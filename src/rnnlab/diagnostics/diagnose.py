@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.diagnostics import html, text
 from rnnlab.diagnostics._common import from_jsonable, jsonable
 from rnnlab.diagnostics.activations import ActivationStats, activation_stats
@@ -26,8 +27,6 @@ from rnnlab.diagnostics.verdict import (
 )
 from rnnlab.engine.blas import one_blas_thread
 from rnnlab.engine.model import SequenceModel, State
-
-Array = np.ndarray
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_positive
 from rnnlab.diagnostics._common import Index, check_lag, check_step, indices, select
 from rnnlab.engine import checks
@@ -26,8 +27,6 @@ from rnnlab.engine.cells.base import index as index_cache
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.model import SequenceModel, Trace
 from rnnlab.engine.sequence import LayerTrace, backprop
-
-Array = np.ndarray
 
 
 @dataclass(frozen=True)
@@ -128,10 +127,7 @@ def lag_profile(
     t = check_step(step, T)
     index = select(sequences, B)
     checks.check_loss(loss)
-    Y = checks.check_targets(Y, loss, T, B, K, model.dtype)
-    mask = checks.check_mask(mask, T, B, model.dtype)
-    if loss == "cross_entropy":
-        checks.check_class_ids(Y, mask, K)
+    Y, mask = checks.check_targets_and_mask(Y, mask, loss, T, B, K, model.dtype)
     if not np.any(mask[t - 1, index]):
         raise ValueError(
             f"step: got {t}; the mask gives L_{t} no weight in the sequences measured; "

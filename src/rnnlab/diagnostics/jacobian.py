@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.diagnostics._common import check_step, indices, select
 from rnnlab.diagnostics.spectra import singular_values
 from rnnlab.engine.model import SequenceModel, Trace
-
-Array = np.ndarray
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.engine.model import SequenceModel
-
-Array = np.ndarray
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int, check_one_of, check_positive
 from rnnlab.diagnostics.flow import GradientFlow
 from rnnlab.engine.cells import cell_type
 from rnnlab.engine.model import SequenceModel
 from rnnlab.vocab import CLIP_MODES, ClipMode
-
-Array = np.ndarray
 
 LABELS = ("vanishing", "exploding", "stuck", "healthy")
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them

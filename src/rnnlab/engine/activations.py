@@ -12,9 +12,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_one_of
-
-Array = np.ndarray
 
 Nonlinearity = Literal["tanh", "relu", "sigmoid", "identity"]
 NONLINEARITIES: tuple[Nonlinearity, ...] = get_args(Nonlinearity)

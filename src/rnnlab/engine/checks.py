@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_dtype as check_dtype
 from rnnlab.checks import check_int, check_one_of
 from rnnlab.engine.losses import LOSSES, Loss
-
-Array = np.ndarray
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -83,6 +82,17 @@ def check_mask(mask: object, T: int, B: int, dtype: np.dtype) -> Array:
         at = tuple(int(i) for i in np.unravel_index(mask.argmin(), mask.shape))
         raise ValueError(f"mask: got {float(mask.min())!r} at {at}; expected weights >= 0")
     return mask.astype(dtype, copy=False)
+
+
+def check_targets_and_mask(
+    Y: object, mask: object, loss: str, T: int, B: int, K: int, dtype: np.dtype
+) -> tuple[Array, Array]:
+    """Y and the mask as the loss reads them; class ids are checked where the mask scores."""
+    Y = check_targets(Y, loss, T, B, K, dtype)
+    mask = check_mask(mask, T, B, dtype)
+    if loss == "cross_entropy":
+        check_class_ids(Y, mask, K)
+    return Y, mask
 
 
 def check_loss(loss: object) -> Loss:

@@ -12,10 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.engine.model import SequenceModel, State
-
-Array = np.ndarray
-
 
 _STEPS = (-3, -2, -1, 1, 2, 3)
 _WEIGHTS = np.array([-1, 9, -45, 45, -9, 1]) / 60

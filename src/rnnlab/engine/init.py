@@ -20,9 +20,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_one_of, check_positive
-
-Array = np.ndarray
 
 Init = Literal["pytorch", "glorot", "normal", "orthogonal", "identity"]
 INITS: tuple[Init, ...] = get_args(Init)

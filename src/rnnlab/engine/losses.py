@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-Array = np.ndarray
+from rnnlab.arrays import Array
 
 Loss = Literal["cross_entropy", "mse"]
 LOSSES: tuple[Loss, ...] = get_args(Loss)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.engine import checks
 from rnnlab.engine.blas import matmul, one_blas_thread
@@ -23,7 +24,6 @@ from rnnlab.engine.init import Init, Scheme, readout
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.sequence import LayerTrace, bptt, unroll
 
-Array = np.ndarray
 State = Array | tuple[Array, ...]
 
 
@@ -177,11 +177,15 @@ class SequenceModel:
             inputs = trace.h[1:]  # (T, B, H)
         return traces
 
+    def _readout(self, traces: list[LayerTrace]) -> Array:
+        """o_t = V h_t + c from the top layer's states: (T, B, K)."""
+        return _rows(traces[-1].h[1:], self.params["V"].T) + self.params["c"]
+
     @one_blas_thread
     def forward(self, X: Array, h0: State | None = None) -> tuple[Array, State]:
         """X (T, B, D) or ids (T, B) -> outputs o (T, B, K) and the final state."""
         traces = self._unroll(X, h0)
-        o = _rows(traces[-1].h[1:], self.params["V"].T) + self.params["c"]  # (T, B, K)
+        o = self._readout(traces)
         return o, _stack_states([[s[-1] for s in tr.states] for tr in traces])
 
     def _forward_loss(
@@ -190,12 +194,8 @@ class SequenceModel:
         checks.check_loss(loss)
         traces = self._unroll(X, h0)
         T, B = X.shape[:2]
-        K = self.output_size
-        Y = checks.check_targets(Y, loss, T, B, K, self.dtype)
-        mask = checks.check_mask(mask, T, B, self.dtype)
-        if loss == "cross_entropy":
-            checks.check_class_ids(Y, mask, K)
-        o = _rows(traces[-1].h[1:], self.params["V"].T) + self.params["c"]  # (T, B, K)
+        Y, mask = checks.check_targets_and_mask(Y, mask, loss, T, B, self.output_size, self.dtype)
+        o = self._readout(traces)
         L, do = LOSS_FNS[loss](o, Y, mask)
         return traces, o, L, do
 

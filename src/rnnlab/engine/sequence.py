@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.arrays import Array, Params
 from rnnlab.engine.cells import Cell
-
-Array = np.ndarray
-Params = dict[str, Array]
 
 
 @dataclass

@@ -176,10 +176,10 @@ def sweep_figures(runs: Sequence[RunData]) -> dict[str, tuple[FigureMaker, str]]
         ),
         "decay_vs_radius": (
             lambda: plots.decay_vs_radius(runs),
-            "Each run whose step Jacobian is diag(φ′) times its recurrent matrix (an Elman "
-            "RNN, an IndRNN), at initialisation: the gradient's measured decay per step back "
-            "(dot, fitted to its lag profile) against the spectral radius ρ(W), joined to its "
-            "own bound γ·σ_max(W) (triangle). Below 1 the gradient vanishes, above it grows; "
+            "Each Elman RNN or IndRNN at initialisation: the gradient's measured decay per "
+            "step back (dot, fitted to its lag profile) against the spectral radius ρ(W), "
+            "joined to its own bound γ·σ_max(W) (triangle). Below 1 the gradient vanishes, "
+            "above it grows; "
             "a dot never rises above its triangle, and the dotted diagonal shows how well ρ "
             "alone predicts the decay.",
         ),

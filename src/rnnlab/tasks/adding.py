@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
-from rnnlab.tasks.base import Array, Batch, Task, check_outputs, masked_mean, register
+from rnnlab.tasks.base import Batch, Task, check_outputs, masked_mean, register
 
 VARIANTS = ("le2015", "hochreiter1997")
 TOLERANCE = 0.04  # Hochreiter & Schmidhuber's "processed correctly": |error| < 0.04

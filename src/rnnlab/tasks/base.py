@@ -22,9 +22,8 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
-from rnnlab.checks import check_dtype, check_int
-
-Array = np.ndarray
+from rnnlab.arrays import Array
+from rnnlab.checks import check_dtype, check_int, check_one_of
 
 # Mixed into the validation seed so the validation set never equals the training batches a
 # trainer draws from np.random.default_rng(seed) with the same seed.
@@ -131,9 +130,7 @@ def names() -> list[str]:
 
 def task_class(name: str) -> type[Task]:
     """The class registered as `name`."""
-    if name not in _REGISTRY:
-        raise ValueError(f"name: got {name!r}; expected one of {', '.join(names())}")
-    return _REGISTRY[name]
+    return _REGISTRY[check_one_of("name", name, tuple(names()))]
 
 
 def get(name: str, **params: Any) -> Task:
@@ -177,6 +174,17 @@ def cross_entropy_steps(outputs: Array, Y: Array, mask: Array) -> Array:
     log_Z = np.log(np.exp(shifted).sum(axis=-1))
     y = np.where(np.asarray(mask) != 0, Y, 0).astype(np.int64)[..., None]
     return log_Z - np.take_along_axis(shifted, y, axis=-1)[..., 0]
+
+
+def classification_metrics(
+    outputs: Array, Y: Array, mask: Array, K: int, scored: slice = slice(None)
+) -> dict[str, float]:
+    """cross_entropy (= loss), the masked mean per step, and accuracy: the fraction of the
+    masked steps among `scored` (default: all) where the largest output is y's class."""
+    o = check_outputs(outputs, mask, K)
+    cross_entropy = masked_mean(cross_entropy_steps(o, Y, mask), mask)
+    accuracy = masked_mean(o[scored].argmax(axis=-1) == Y[scored], mask[scored])
+    return {"loss": cross_entropy, "cross_entropy": cross_entropy, "accuracy": accuracy}
 
 
 def masked_mean(values: Array, mask: Array) -> float:

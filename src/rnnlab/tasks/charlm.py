@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int, check_number
 from rnnlab.tasks.base import (
-    Array,
     Batch,
     Task,
     check_outputs,

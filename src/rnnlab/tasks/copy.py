@@ -6,16 +6,9 @@ import math
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
-from rnnlab.tasks.base import (
-    Array,
-    Batch,
-    Task,
-    check_outputs,
-    cross_entropy_steps,
-    masked_mean,
-    register,
-)
+from rnnlab.tasks.base import Batch, Task, classification_metrics, register
 
 N_DATA = 8  # symbols 0–7 carry data
 BLANK = 8
@@ -67,11 +60,8 @@ class CopyTask(Task):
         return Batch(X, Y, mask)
 
     def metrics(self, outputs: Array, Y: Array, mask: Array) -> dict[str, float]:
-        o = check_outputs(outputs, mask, self.output_size)
-        cross_entropy = masked_mean(cross_entropy_steps(o, Y, mask), mask)
-        recalled = o[-N_COPY:].argmax(axis=-1) == Y[-N_COPY:]  # (10, B)
-        accuracy = masked_mean(recalled, mask[-N_COPY:])
-        return {"loss": cross_entropy, "cross_entropy": cross_entropy, "accuracy": accuracy}
+        # accuracy over the 10 recalled symbols, the last steps
+        return classification_metrics(outputs, Y, mask, self.output_size, slice(-N_COPY, None))
 
     def solved(self, metrics: dict[str, float]) -> bool:
         return metrics["accuracy"] >= 0.99

@@ -6,16 +6,9 @@ import math
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
-from rnnlab.tasks.base import (
-    Array,
-    Batch,
-    Task,
-    check_outputs,
-    cross_entropy_steps,
-    masked_mean,
-    register,
-)
+from rnnlab.tasks.base import Batch, Task, classification_metrics, register
 
 SYMBOLS = ("A", "B", "c", "d", "e", "f")  # one-hot index = position here
 CLASSES = ("AA", "AB", "BA", "BB")  # class id = 2·first + second, with A = 0, B = 1
@@ -76,10 +69,7 @@ class TemporalOrderTask(Task):
         return Batch(X.reshape(T, B, len(SYMBOLS)), Y, mask)  # (T, B, 6)
 
     def metrics(self, outputs: Array, Y: Array, mask: Array) -> dict[str, float]:
-        o = check_outputs(outputs, mask, self.output_size)
-        cross_entropy = masked_mean(cross_entropy_steps(o, Y, mask), mask)
-        accuracy = masked_mean(o.argmax(axis=-1) == Y, mask)
-        return {"loss": cross_entropy, "cross_entropy": cross_entropy, "accuracy": accuracy}
+        return classification_metrics(outputs, Y, mask, self.output_size)
 
     def solved(self, metrics: dict[str, float]) -> bool:
         return metrics["accuracy"] >= 0.99

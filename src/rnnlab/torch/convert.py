@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.engine.model import GRU, LSTM, RNN, SequenceModel
 from rnnlab.torch._torch import import_torch
-
-Array = np.ndarray
 
 
 def _numpy(t: Any) -> Array:

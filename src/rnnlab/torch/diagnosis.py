@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.diagnostics import (
     Diagnosis,
     DiagnosisOptions,
@@ -32,8 +33,6 @@ from rnnlab.engine.blas import num_threads
 from rnnlab.engine.cells import as_cell
 from rnnlab.engine.cells.base import index
 from rnnlab.torch.measure import ModuleTrace
-
-Array = np.ndarray
 
 
 def diagnosis(

@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.torch._torch import import_torch
 from rnnlab.torch.packed import own_order
@@ -34,7 +33,6 @@ from rnnlab.torch.preserve import preserved
 from rnnlab.torch.steps import caches
 from rnnlab.torch.twin import Recording, kind_of, recurrent_modules, twinned, weights
 
-Array = np.ndarray
 Tensor = Any
 
 

@@ -33,8 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
+from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
 from rnnlab.diagnostics.options import options_from
@@ -49,7 +48,6 @@ from rnnlab.torch.measure import (
 )
 from rnnlab.torch.steps import caches
 
-Array = np.ndarray
 Tensor = Any
 
 

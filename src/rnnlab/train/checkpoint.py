@@ -113,16 +113,22 @@ def _encode(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> b
     return safetensors.numpy.save(arrays, metadata={**metadata, "sha256": _digest(header, data)})
 
 
+def _nonfinite(a: np.ndarray) -> str | None:
+    """What a float array holds that is not finite ("2 NaN and 0 inf values"), or None."""
+    if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
+        return f"{int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} inf values"
+    return None
+
+
 def _check_arrays(path: Path, group: str, arrays: Mapping[str, np.ndarray]) -> None:
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray):
             raise CheckpointError(
                 f"{path}: {group}[{name!r}] is a {type(a).__name__}; expected a numpy array"
             )
-        if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
+        if bad := _nonfinite(a):
             raise CheckpointError(
-                f"{path}: {group}[{name!r}] has {int(np.isnan(a).sum())} NaN and "
-                f"{int(np.isinf(a).sum())} inf values; non-finite arrays are never saved"
+                f"{path}: {group}[{name!r}] has {bad}; non-finite arrays are never saved"
             )
 
 
@@ -288,11 +294,8 @@ def load_checkpoint(
 
 def _check_finite(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
     for name, a in sorted(tensors.items()):
-        if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
-            raise CheckpointError(
-                f"{path}: {name} has {int(np.isnan(a).sum())} NaN and "
-                f"{int(np.isinf(a).sum())} inf values"
-            )
+        if bad := _nonfinite(a):
+            raise CheckpointError(f"{path}: {name} has {bad}")
 
 
 def _check_shapes(
@@ -383,14 +386,16 @@ class CheckpointDir:
         self, expected_shapes: Mapping[str, tuple[int, ...]] | None = None
     ) -> Checkpoint | None:
         """The last checkpoint, or None if there is none yet."""
-        if not self.last_path.exists():
-            return None
-        return load_checkpoint(self.last_path, expected_shapes)
+        return _load_if_saved(self.last_path, expected_shapes)
 
     def load_best(
         self, expected_shapes: Mapping[str, tuple[int, ...]] | None = None
     ) -> Checkpoint | None:
         """The best checkpoint (its metric in .metadata["metric"]), or None if none yet."""
-        if not self.best_path.exists():
-            return None
-        return load_checkpoint(self.best_path, expected_shapes)
+        return _load_if_saved(self.best_path, expected_shapes)
+
+
+def _load_if_saved(
+    path: Path, expected_shapes: Mapping[str, tuple[int, ...]] | None
+) -> Checkpoint | None:
+    return load_checkpoint(path, expected_shapes) if path.exists() else None

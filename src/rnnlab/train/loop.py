@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import SequenceModel
 from rnnlab.tasks.base import Batch, Task
@@ -27,7 +28,6 @@ from rnnlab.train.optim import make_optimizer
 from rnnlab.train.schedules import make_schedule
 from rnnlab.train.tbptt import Carry, tbptt_step
 
-Array = np.ndarray
 Callback = Callable[[int, SequenceModel, History], None]
 
 

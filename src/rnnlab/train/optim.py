@@ -18,15 +18,15 @@ operation, so that a float64 run agrees with torch to rounding.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
+from rnnlab.arrays import Array, Params
 from rnnlab.checks import check_number, check_one_of
-
-Arrays = dict[str, np.ndarray]
 
 __all__ = [
     "SGD",
@@ -45,36 +45,16 @@ OptimizerName = Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"]
 OPTIMIZER_NAMES: tuple[OptimizerName, ...] = get_args(OptimizerName)
 
 
-class Optimizer(Protocol):
-    def init(self, params: Mapping[str, np.ndarray]) -> Arrays: ...
-
-    def update(
-        self,
-        params: Mapping[str, np.ndarray],
-        grads: Mapping[str, np.ndarray],
-        state: Mapping[str, np.ndarray],
-        lr: float,
-    ) -> tuple[Arrays, Arrays]: ...
-
-
-def state_slot(state: Mapping[str, np.ndarray], slot: str) -> Arrays:
+def state_slot(state: Mapping[str, Array], slot: str) -> Params:
     """The per-parameter arrays of one slot, keyed like params (e.g. `exp_avg`)."""
     prefix = slot + "/"
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def _zeros_slots(params: Mapping[str, np.ndarray], slots: tuple[str, ...]) -> Arrays:
-    state: Arrays = {"step": np.array(0, dtype=np.int64)}
-    for slot in slots:
-        for name, p in params.items():
-            state[f"{slot}/{name}"] = np.zeros_like(p)
-    return state
-
-
 def _check(
-    params: Mapping[str, np.ndarray],
-    grads: Mapping[str, np.ndarray],
-    state: Mapping[str, np.ndarray],
+    params: Mapping[str, Array],
+    grads: Mapping[str, Array],
+    state: Mapping[str, Array],
     slots: tuple[str, ...],
     lr: float,
 ) -> float:
@@ -101,15 +81,64 @@ def _check(
     return lr
 
 
-def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+def _lerp(start: Array, end: Array, weight: float) -> Array:
     # torch.lerp's formula: the branch on |weight| keeps the result exact at both ends.
     if abs(weight) < 0.5:
         return start + weight * (end - start)
     return end - (end - start) * (1.0 - weight)
 
 
+def _l2(g: Array, p: Array, weight_decay: float) -> Array:
+    """g + λθ, the L2 penalty's gradient (torch adds it only when λ ≠ 0)."""
+    return g + weight_decay * p if weight_decay != 0 else g
+
+
 @dataclass(frozen=True)
-class SGD:
+class Optimizer(ABC):
+    """What every optimiser shares: the state layout, the input checks and the step counter.
+
+    A subclass names its per-parameter `slots` and writes `_step`, one parameter's update;
+    `update` runs it for every parameter.
+    """
+
+    @property
+    @abstractmethod
+    def slots(self) -> tuple[str, ...]: ...
+
+    def init(self, params: Mapping[str, Array]) -> Params:
+        state: Params = {"step": np.array(0, dtype=np.int64)}
+        for slot in self.slots:
+            for name, p in params.items():
+                state[f"{slot}/{name}"] = np.zeros_like(p)
+        return state
+
+    def update(
+        self,
+        params: Mapping[str, Array],
+        grads: Mapping[str, Array],
+        state: Mapping[str, Array],
+        lr: float,
+    ) -> tuple[Params, Params]:
+        """(params, state) after one step; the inputs are left as they are."""
+        lr = _check(params, grads, state, self.slots, lr)
+        step = int(state["step"]) + 1
+        new_params: Params = {}
+        new_state: Params = {"step": np.array(step, dtype=np.int64)}
+        for name, p in params.items():
+            slots = {s: state[f"{s}/{name}"] for s in self.slots}
+            new_params[name], new_slots = self._step(p, grads[name], slots, step, lr)
+            new_state |= {f"{s}/{name}": new_slots[s] for s in self.slots}
+        return new_params, new_state
+
+    @abstractmethod
+    def _step(
+        self, p: Array, g: Array, slots: Params, step: int, lr: float
+    ) -> tuple[Array, Params]:
+        """(θ, slots) after update number `step` (1 for the first) of one parameter."""
+
+
+@dataclass(frozen=True)
+class SGD(Optimizer):
     """SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD).
 
     g ← g + λθ;  b ← g on the first step, else μb + (1−τ)g;
@@ -125,36 +154,23 @@ class SGD:
     def slots(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0 else ()
 
-    def init(self, params: Mapping[str, np.ndarray]) -> Arrays:
-        return _zeros_slots(params, self.slots)
-
-    def update(
-        self,
-        params: Mapping[str, np.ndarray],
-        grads: Mapping[str, np.ndarray],
-        state: Mapping[str, np.ndarray],
-        lr: float,
-    ) -> tuple[Arrays, Arrays]:
-        lr = _check(params, grads, state, self.slots, lr)
-        first = int(state["step"]) == 0
-        new_params: Arrays = {}
-        new_state: Arrays = {"step": np.array(int(state["step"]) + 1, dtype=np.int64)}
-        for name, p in params.items():
-            g = grads[name]
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p
-            if self.momentum != 0:
-                key = f"momentum_buffer/{name}"
-                # torch starts the buffer at the first gradient, undamped.
-                buf = g.copy() if first else self.momentum * state[key] + (1 - self.dampening) * g
-                new_state[key] = buf
-                g = g + self.momentum * buf if self.nesterov else buf
-            new_params[name] = p + (-lr) * g
-        return new_params, new_state
+    def _step(
+        self, p: Array, g: Array, slots: Params, step: int, lr: float
+    ) -> tuple[Array, Params]:
+        g = _l2(g, p, self.weight_decay)
+        if self.momentum == 0:
+            return p + (-lr) * g, {}
+        # torch starts the buffer at the first gradient, undamped.
+        if step == 1:
+            buf = g.copy()
+        else:
+            buf = self.momentum * slots["momentum_buffer"] + (1 - self.dampening) * g
+        g = g + self.momentum * buf if self.nesterov else buf
+        return p + (-lr) * g, {"momentum_buffer": buf}
 
 
 @dataclass(frozen=True)
-class Adagrad:
+class Adagrad(Optimizer):
     """Adagrad (torch.optim.Adagrad): s ← s + g²;  θ ← θ − lr_t · g / (√s + ε),
     with lr_t = lr / (1 + (t−1)·lr_decay) and g ← g + λθ first."""
 
@@ -167,36 +183,23 @@ class Adagrad:
     def slots(self) -> tuple[str, ...]:
         return ("sum",)
 
-    def init(self, params: Mapping[str, np.ndarray]) -> Arrays:
-        state = _zeros_slots(params, self.slots)
+    def init(self, params: Mapping[str, Array]) -> Params:
+        state = super().init(params)
         for name, p in params.items():
             state[f"sum/{name}"] = np.full_like(p, self.initial_accumulator_value)
         return state
 
-    def update(
-        self,
-        params: Mapping[str, np.ndarray],
-        grads: Mapping[str, np.ndarray],
-        state: Mapping[str, np.ndarray],
-        lr: float,
-    ) -> tuple[Arrays, Arrays]:
-        lr = _check(params, grads, state, self.slots, lr)
-        step = int(state["step"]) + 1
+    def _step(
+        self, p: Array, g: Array, slots: Params, step: int, lr: float
+    ) -> tuple[Array, Params]:
         clr = lr / (1 + (step - 1) * self.lr_decay)
-        new_params: Arrays = {}
-        new_state: Arrays = {"step": np.array(step, dtype=np.int64)}
-        for name, p in params.items():
-            g = grads[name]
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p
-            s = state[f"sum/{name}"] + g * g
-            new_state[f"sum/{name}"] = s
-            new_params[name] = p + (-clr) * (g / (np.sqrt(s) + self.eps))
-        return new_params, new_state
+        g = _l2(g, p, self.weight_decay)
+        s = slots["sum"] + g * g
+        return p + (-clr) * (g / (np.sqrt(s) + self.eps)), {"sum": s}
 
 
 @dataclass(frozen=True)
-class RMSprop:
+class RMSprop(Optimizer):
     """RMSprop (torch.optim.RMSprop): v ← αv + (1−α)g²;  with `centered`, ḡ ← lerp(ḡ, g, 1−α)
     and v is replaced by v − ḡ² in the denominator;  d = √v + ε;
     θ ← θ − lr·g/d, or with momentum b ← μb + g/d, θ ← θ − lr·b."""
@@ -215,43 +218,26 @@ class RMSprop:
             + (("momentum_buffer",) if self.momentum > 0 else ())
         )
 
-    def init(self, params: Mapping[str, np.ndarray]) -> Arrays:
-        return _zeros_slots(params, self.slots)
-
-    def update(
-        self,
-        params: Mapping[str, np.ndarray],
-        grads: Mapping[str, np.ndarray],
-        state: Mapping[str, np.ndarray],
-        lr: float,
-    ) -> tuple[Arrays, Arrays]:
-        lr = _check(params, grads, state, self.slots, lr)
+    def _step(
+        self, p: Array, g: Array, slots: Params, step: int, lr: float
+    ) -> tuple[Array, Params]:
         a = self.alpha
-        new_params: Arrays = {}
-        new_state: Arrays = {"step": np.array(int(state["step"]) + 1, dtype=np.int64)}
-        for name, p in params.items():
-            g = grads[name]
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p
-            v = state[f"square_avg/{name}"] * a + (1 - a) * (g * g)
-            new_state[f"square_avg/{name}"] = v
-            if self.centered:
-                gbar = _lerp(state[f"grad_avg/{name}"], g, 1 - a)
-                new_state[f"grad_avg/{name}"] = gbar
-                d = np.sqrt(v - gbar * gbar) + self.eps
-            else:
-                d = np.sqrt(v) + self.eps
-            if self.momentum > 0:
-                buf = state[f"momentum_buffer/{name}"] * self.momentum + g / d
-                new_state[f"momentum_buffer/{name}"] = buf
-                new_params[name] = p + (-lr) * buf
-            else:
-                new_params[name] = p + (-lr) * (g / d)
-        return new_params, new_state
+        g = _l2(g, p, self.weight_decay)
+        v = slots["square_avg"] * a + (1 - a) * (g * g)
+        new = {"square_avg": v}
+        if self.centered:
+            gbar = new["grad_avg"] = _lerp(slots["grad_avg"], g, 1 - a)
+            d = np.sqrt(v - gbar * gbar) + self.eps
+        else:
+            d = np.sqrt(v) + self.eps
+        if self.momentum > 0:
+            buf = new["momentum_buffer"] = slots["momentum_buffer"] * self.momentum + g / d
+            return p + (-lr) * buf, new
+        return p + (-lr) * (g / d), new
 
 
 @dataclass(frozen=True)
-class Adam:
+class Adam(Optimizer):
     """Adam (torch.optim.Adam; AdamW with `decoupled_weight_decay=True`).
 
     m ← lerp(m, g, 1−β₁);  v ← β₂v + (1−β₂)g²;  (amsgrad: v̂ ← max(v̂, v))
@@ -271,40 +257,23 @@ class Adam:
     def slots(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
 
-    def init(self, params: Mapping[str, np.ndarray]) -> Arrays:
-        return _zeros_slots(params, self.slots)
-
-    def update(
-        self,
-        params: Mapping[str, np.ndarray],
-        grads: Mapping[str, np.ndarray],
-        state: Mapping[str, np.ndarray],
-        lr: float,
-    ) -> tuple[Arrays, Arrays]:
-        lr = _check(params, grads, state, self.slots, lr)
+    def _step(
+        self, p: Array, g: Array, slots: Params, step: int, lr: float
+    ) -> tuple[Array, Params]:
         b1, b2 = self.beta1, self.beta2
-        step = int(state["step"]) + 1
         step_size = lr / (1 - b1**step)
         bc2_sqrt = (1 - b2**step) ** 0.5
-        new_params: Arrays = {}
-        new_state: Arrays = {"step": np.array(step, dtype=np.int64)}
-        for name, p in params.items():
-            g = grads[name]
-            if self.weight_decay != 0:
-                if self.decoupled_weight_decay:
-                    p = p * (1 - lr * self.weight_decay)
-                else:
-                    g = g + self.weight_decay * p
-            m = _lerp(state[f"exp_avg/{name}"], g, 1 - b1)
-            v = state[f"exp_avg_sq/{name}"] * b2 + (1 - b2) * (g * g)
-            new_state[f"exp_avg/{name}"] = m
-            new_state[f"exp_avg_sq/{name}"] = v
-            if self.amsgrad:
-                v = np.maximum(state[f"max_exp_avg_sq/{name}"], v)
-                new_state[f"max_exp_avg_sq/{name}"] = v
-            denom = np.sqrt(v) / bc2_sqrt + self.eps
-            new_params[name] = p + (-step_size) * (m / denom)
-        return new_params, new_state
+        if not self.decoupled_weight_decay:
+            g = _l2(g, p, self.weight_decay)
+        elif self.weight_decay != 0:
+            p = p * (1 - lr * self.weight_decay)
+        m = _lerp(slots["exp_avg"], g, 1 - b1)
+        v = slots["exp_avg_sq"] * b2 + (1 - b2) * (g * g)
+        new = {"exp_avg": m, "exp_avg_sq": v}
+        if self.amsgrad:
+            v = new["max_exp_avg_sq"] = np.maximum(slots["max_exp_avg_sq"], v)
+        denom = np.sqrt(v) / bc2_sqrt + self.eps
+        return p + (-step_size) * (m / denom), new
 
 
 # the class of each name in OPTIMIZER_NAMES

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.arrays import Array
 from rnnlab.engine.model import BPTTResult, SequenceModel, State
-
-Array = np.ndarray
 
 
 @dataclass(frozen=True)

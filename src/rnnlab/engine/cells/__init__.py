@@ -17,6 +17,7 @@ cell's `recurrent_grads` gives the rest. The cache is a NamedTuple per cell, rea
 A new cell is one file here plus one line in CELLS.
 """
 
+from rnnlab.checks import check_one_of
 from rnnlab.engine.cells.base import Activations, Cell
 from rnnlab.engine.cells.gru import GRUCell
 from rnnlab.engine.cells.indrnn import IndRNNCell
@@ -33,9 +34,7 @@ CELLS: dict[str, type[Cell]] = {
 
 def cell_type(name: object) -> type[Cell]:
     """The registered cell class called `name`."""
-    if name not in CELLS:
-        raise ValueError(f"cell: got {name!r}; expected one of {', '.join(CELLS)}")
-    return CELLS[name]
+    return CELLS[check_one_of("cell", name, tuple(CELLS))]
 
 
 def make_cell(name: object, **options: object) -> Cell:

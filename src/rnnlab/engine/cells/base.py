@@ -23,6 +23,9 @@ and its methods, besides step / coefficients / vjp / jacobian (see cells/__init_
     recurrent_matrix(p)    the (G·H, H) matrix whose gate blocks the spectra read
     project(p)             the params after an update, put back inside the cell's constraint
     activations(h, cache)  what the activation statistics read
+
+`PhiCell` adds what a cell with h_t = φ(a_t) derives from its option φ alone (the Elman RNN
+and IndRNN subclass it).
 """
 
 from __future__ import annotations
@@ -34,11 +37,10 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from rnnlab.arrays import Array, Params
 from rnnlab.engine import init as initialisers
+from rnnlab.engine.activations import DPHI, GAMMA, check_nonlinearity
 from rnnlab.engine.blas import matmul
-
-Array = np.ndarray
-Params = dict[str, Array]
 
 
 class Activations(NamedTuple):
@@ -142,6 +144,30 @@ class Cell(ABC):
     def stack(self, caches: list[Any]) -> Any:
         """Per-step caches (tuples in the order of Cache) as one Cache of (T, ·) arrays."""
         return self.Cache._make(np.stack(parts) for parts in zip(*caches, strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class PhiCell(Cell):
+    """A cell whose state is h_t = φ(a_t), so J_t = diag(φ'(a_t)) times its recurrent matrix
+    and the Pascanu bound holds with γ = max |φ'|. Its Cache holds h_t, from which φ' is read.
+    """
+
+    nonlinearity: str
+    bounded = True
+
+    def __post_init__(self) -> None:
+        check_nonlinearity(self.nonlinearity)
+
+    @property
+    def gamma(self) -> float:
+        return GAMMA[self.nonlinearity]
+
+    def coefficients(self, cache: Any) -> tuple[Array]:
+        """φ'(a_t), the diagonal of diag(φ'(a_t)), from h_t."""
+        return (DPHI[self.nonlinearity](cache.h),)
+
+    def activations(self, h: Array, cache: Any) -> Activations:
+        return Activations(self.nonlinearity, h[1:], None, None)
 
 
 def index(cache: Any, rows: Any) -> Any:

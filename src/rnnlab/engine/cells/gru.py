@@ -18,13 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.arrays import Array, Params
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.activations import sigmoid
 from rnnlab.engine.blas import matmul
 from rnnlab.engine.cells.base import Activations, Cell
-
-Array = np.ndarray
-Params = dict[str, Array]
 
 
 class GRUCache(NamedTuple):

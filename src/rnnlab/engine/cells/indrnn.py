@@ -21,13 +21,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.arrays import Array, Params
 from rnnlab.checks import check_positive
 from rnnlab.engine import init as initialisers
-from rnnlab.engine.activations import DPHI, GAMMA, PHI, check_nonlinearity
-from rnnlab.engine.cells.base import Activations, Cell
-
-Array = np.ndarray
-Params = dict[str, Array]
+from rnnlab.engine.activations import DPHI, PHI
+from rnnlab.engine.cells.base import PhiCell
 
 
 class IndRNNCache(NamedTuple):
@@ -35,7 +33,7 @@ class IndRNNCache(NamedTuple):
 
 
 @dataclass(frozen=True)
-class IndRNNCell(Cell):
+class IndRNNCell(PhiCell):
     """nonlinearity: φ (the paper's is relu); recurrent_max: the bound on |u_j|, or None."""
 
     nonlinearity: str = "relu"
@@ -43,21 +41,16 @@ class IndRNNCell(Cell):
     Cache = IndRNNCache
     name = "indrnn"
     title = "IndRNN"
-    bounded = True
     remedies = {
         "vanishing": ("relu_identity", "gated_cell"),
         "stuck": ("train_longer", "gated_cell"),
     }
 
     def __post_init__(self) -> None:
-        check_nonlinearity(self.nonlinearity)
+        super().__post_init__()
         if self.recurrent_max is not None:  # as a float: 1 and 1.0 are one config
             m = check_positive("recurrent_max", self.recurrent_max, why=" or none")
             object.__setattr__(self, "recurrent_max", m)
-
-    @property
-    def gamma(self) -> float:
-        return GAMMA[self.nonlinearity]
 
     def label(self, init: str = "pytorch") -> str:
         return f"{self.nonlinearity} IndRNN"
@@ -99,9 +92,6 @@ class IndRNNCell(Cell):
         h = PHI[self.nonlinearity](a, out=a)
         return (h,), IndRNNCache(h)
 
-    def coefficients(self, cache: IndRNNCache) -> tuple[Array]:
-        return (DPHI[self.nonlinearity](cache.h),)
-
     def vjp(
         self, dstate: tuple[Array, ...], coef: tuple, p: Params
     ) -> tuple[Array, Array, tuple[Array]]:
@@ -115,6 +105,3 @@ class IndRNNCell(Cell):
         idx = np.arange(d.shape[-1])
         J[:, idx, idx] = d
         return J
-
-    def activations(self, h: Array, cache: IndRNNCache) -> Activations:
-        return Activations(self.nonlinearity, h[1:], None, None)

@@ -20,12 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnlab.arrays import Array, Params
 from rnnlab.checks import check_number
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.cells.base import Activations, Cell
-
-Array = np.ndarray
-Params = dict[str, Array]
 
 
 class LSTMCache(NamedTuple):

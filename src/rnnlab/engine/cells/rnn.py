@@ -10,13 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
-
-from rnnlab.engine.activations import DPHI, GAMMA, PHI, check_nonlinearity
-from rnnlab.engine.cells.base import Activations, Cell
-
-Array = np.ndarray
-Params = dict[str, Array]
+from rnnlab.arrays import Array, Params
+from rnnlab.engine.activations import DPHI, PHI
+from rnnlab.engine.cells.base import PhiCell
 
 
 class RNNCache(NamedTuple):
@@ -24,23 +20,15 @@ class RNNCache(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RNNCell(Cell):
+class RNNCell(PhiCell):
     nonlinearity: str = "tanh"
     Cache = RNNCache
     name = "rnn"
     title = "RNN"
-    bounded = True
     remedies = {
         "vanishing": ("relu_identity", "gated_cell", "orthogonal_w"),
         "stuck": ("train_longer", "gated_cell", "relu_identity"),
     }
-
-    def __post_init__(self) -> None:
-        check_nonlinearity(self.nonlinearity)
-
-    @property
-    def gamma(self) -> float:
-        return GAMMA[self.nonlinearity]
 
     def label(self, init: str = "pytorch") -> str:
         if self.nonlinearity == "relu" and init == "identity":
@@ -54,10 +42,6 @@ class RNNCell(Cell):
         h = PHI[self.nonlinearity](a, out=a)
         return (h,), RNNCache(h)
 
-    def coefficients(self, cache: RNNCache) -> tuple[Array]:
-        """J_t = diag(φ'(a_t)) W: the diagonal, from h_t."""
-        return (DPHI[self.nonlinearity](cache.h),)
-
     def vjp(
         self, dstate: tuple[Array, ...], coef: tuple, p: Params
     ) -> tuple[Array, Array, tuple[Array]]:
@@ -67,6 +51,3 @@ class RNNCell(Cell):
 
     def jacobian(self, cache: RNNCache, p: Params) -> Array:
         return DPHI[self.nonlinearity](cache.h)[:, :, None] * p["W"][None]  # (B, H, H)
-
-    def activations(self, h: Array, cache: RNNCache) -> Activations:
-        return Activations(self.nonlinearity, h[1:], None, None)

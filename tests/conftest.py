@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -88,7 +90,7 @@ def need(module: str, hint: str = "pip install 'rnnlab[dev]'"):
         reason = f"{module} is not installed ({hint}): {e}"
         if os.environ.get("CI") == "1":
             pytest.fail(f"{reason}; CI=1, where every optional dependency must be present")
-        pytest.skip(reason)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def _missing_in_ci(report) -> str | None:
@@ -125,3 +127,22 @@ def pytest_make_collect_report(collector):
     """The same for a module-level importorskip, which skips the whole file at collection."""
     outcome = yield
     _fail_instead(outcome.get_result())
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str):
+    """Fail with `what` if the block has not finished within `seconds`: a deadline for a
+    blocking call that takes no timeout of its own (a pool's next_result). SIGALRM, so the
+    main thread only; the alarm is cleared on the way out."""
+    import signal
+
+    def expired(signum, frame):
+        pytest.fail(f"no {what} within {seconds:g} s", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -25,6 +25,8 @@ from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
 from rnnlab.train import fit
 
+from conftest import deadline, need
+
 # 12 tiny runs; with sgd at lr 100 every cell diverges within a few steps, so the store also
 # holds diverged runs and the NaN and inf of the steps where they diverged. Diagnostics
 # snapshots every 10 steps go into the store too.
@@ -174,7 +176,7 @@ def test_a_raising_config_is_a_failed_result_with_one_line():
 @pytest.fixture(scope="session")
 def ray_session():
     """One Ray instance for the whole test session: starting Ray takes seconds."""
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'rnnlab[ray]')")
+    ray = need("ray", "pip install 'rnnlab[ray]'")
     ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
     )
@@ -287,18 +289,18 @@ def test_sigkill_at_several_points_then_rerun_equals_the_uninterrupted_sweep(
         proc = subprocess.Popen(
             command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 120
-        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        until = time.monotonic() + 120
+        while not ready() and proc.poll() is None and time.monotonic() < until:
             time.sleep(0.002)
         assert proc.poll() is None, f"the sweep ended before {_what}: {proc.stderr.read()}"
         if target == "driver":  # the workers must notice and exit by themselves
             os.kill(proc.pid, signal.SIGKILL)
         else:
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=30)
         proc.stderr.close()
-        deadline = time.monotonic() + 10
-        while group_alive(proc.pid) and time.monotonic() < deadline:
+        until = time.monotonic() + 10
+        while group_alive(proc.pid) and time.monotonic() < until:
             time.sleep(0.05)
         assert group_alive(proc.pid) == [], "a worker outlived its driver"
         with Store(out) as store:
@@ -324,18 +326,22 @@ def test_a_worker_that_dies_fails_its_run_only(tmp_path, reference):
     try:
         executor.submit("slow", slow, str(tmp_path / "a"))
         executor.submit(run.id, config, str(tmp_path / "b"))
+        until = time.monotonic() + 120
         while not (tmp_path / "a" / "last.safetensors").exists():
+            assert time.monotonic() < until, "the slow run wrote no checkpoint in 120 s"
             time.sleep(0.01)
         (victim,) = [w for w, run_id in executor._busy.items() if run_id == "slow"]
         os.kill(victim.process.pid, signal.SIGKILL)  # as the out-of-memory killer would
-        results = dict(executor.next_result() for _ in range(2))
+        with deadline(120, "result from the pool"):
+            results = dict(executor.next_result() for _ in range(2))
         assert json.loads(results["slow"]) == {
             "status": "failed",
             "error": "worker process died (exit code -9; killed or out of memory)",
         }
         assert json.loads(results[run.id])["final"] == run.final  # its neighbour finished
         executor.submit(run.id, config, str(tmp_path / "c"))  # and the pool goes on
-        assert json.loads(executor.next_result()[1])["final"] == run.final
+        with deadline(120, "result from the pool"):
+            assert json.loads(executor.next_result()[1])["final"] == run.final
     finally:
         executor.close()
 
@@ -346,7 +352,9 @@ def test_closing_the_pool_stops_running_runs_at_once(tmp_path, reference):
     slow = json.dumps(run.config | {"train": run.config["train"] | {"steps": 100_000}})
     executor = LocalExecutor(2)
     executor.submit("slow", slow, str(tmp_path / "a"))
+    until = time.monotonic() + 120
     while not (tmp_path / "a" / "last.safetensors").exists():
+        assert time.monotonic() < until, "the slow run wrote no checkpoint in 120 s"
         time.sleep(0.01)
     workers = [w.process for w in executor._busy]
     start = time.monotonic()

@@ -8,7 +8,9 @@ from rnnlab.maths import html, plain
 from rnnlab.report.data import RunData
 from rnnlab.report.story import points
 
-pytest.importorskip("latex2mathml")
+from conftest import need
+
+need("latex2mathml", "pip install 'rnnlab[report]'")  # under CI=1 a failure, not a skip
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,9 @@ import pytest
 
 from rnnlab.train import make_optimizer, state_slot
 
-torch = pytest.importorskip("torch")
+from conftest import need
+
+torch = need("torch")  # under CI=1 a failure, not a skip
 
 SHAPES = {"U": (4, 3), "W": (4, 4), "b": (4,), "V": (2, 4)}
 STEPS = 20

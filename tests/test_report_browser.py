@@ -21,7 +21,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import need
+
+need("matplotlib", "pip install 'rnnlab[report]'")  # under CI=1 a failure, not a skip
 
 from rnnlab.report import Sweep  # noqa: E402
 from rnnlab.report.slider import _exponential  # noqa: E402

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-torch = pytest.importorskip("torch")
+from conftest import need
+
+torch = need("torch")  # under CI=1 a failure, not a skip
 nn = torch.nn
 
 import rnnlab.torch as rt  # noqa: E402
@@ -212,7 +214,8 @@ def test_a_monitor_made_in_one_thread_steps_in_another(tmp_path):
 
     worker = threading.Thread(target=loop)
     worker.start()
-    worker.join()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the monitor's step did not return within 120 s"
     assert errors == []
     with Store(tmp_path) as store:
         assert [s for s, _ in store.diagnostics(m.run_id)] == [1]

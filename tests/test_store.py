@@ -390,8 +390,8 @@ def test_monitor_writers_take_the_lock_per_write_and_wait_for_a_driver(tmp_path,
         thread.start()
         time.sleep(0.2)
         assert not opened
-    thread.join()
-    assert len(opened) == 1
+    thread.join(timeout=30)  # a deadline: a lock that never frees fails here, not hangs
+    assert not thread.is_alive() and len(opened) == 1
     a.close()
     b.close()
 

@@ -55,7 +55,10 @@ def test_every_verdict_in_the_table_is_the_last_diagnosis(quick):
     for label, history in histories.items():
         last = history["diagnostics"][-1]
         assert rows[label][3] == last["verdict"]["label"]
+        assert rows[label][4] == f"×{last['flow']['decay_factor']:.2f}"
         assert rows[label][5] == str(last["flow"]["horizon"])
+        w = next(s for s in last["spectra"] if s["block"] == "W")
+        assert rows[label][6] == f"{w['sigma_max']:.3g}"
         mse = history["evals"][-1]["mse"]
         if history["status"] != "diverged":
             assert rows[label][1] == f"{mse:.4f}"
@@ -78,6 +81,16 @@ def test_the_blow_up_is_measured_where_it_happens(quick):
     twin = histories[CLIPPED]  # the threshold keeps every step finite
     assert twin["status"] == "done" and not any(s.get("skipped") for s in twin["steps"])
     assert twin["diagnostics"][-1]["verdict"]["history"]["nonfinite_steps"] == 0
+
+
+def test_the_tanh_rnn_stays_at_the_baseline_and_its_gradient_vanishes(quick):
+    """The article's point, measured: the tanh RNN ends within 10 % of 1/6, unsolved, and
+    its gradient from the dependency length back is under a thousandth of the local one."""
+    _, _, _, histories = quick
+    h = histories["tanh RNN"]
+    assert abs(h["evals"][-1]["mse"] - 1 / 6) < 0.1 / 6 and not h["evals"][-1]["solved"]
+    last = h["diagnostics"][-1]
+    assert last["verdict"]["label"] == "vanishing" and last["flow"]["ratio"] < 1e-3
 
 
 def test_no_run_at_its_baseline_reads_healthy(quick):

@@ -227,3 +227,40 @@ def test_every_reproduction_sweep_is_valid_and_has_its_study(path):
     spec.loader.exec_module(reproduce)
     assert path.stem in reproduce.STUDIES
     assert len(load_sweep(path).configs) > 1
+
+
+def test_ctrl_c_records_nothing_as_failed_and_a_rerun_finishes(tmp_path, monkeypatch):
+    """README: Ctrl-C stops the sweep and records nothing as failed; rerunning continues."""
+    from rnnlab.experiments import executors
+    from rnnlab.experiments.executors import InlineExecutor
+    from rnnlab.experiments.store import Store
+    from rnnlab.experiments.sweep import run_sweep
+    from rnnlab.train import loop
+
+    grid = expand(
+        {
+            "task": {"name": "adding", "T": 5, "val_size": 8},
+            "model": {"hidden_size": 4},
+            "train": {"steps": 4, "batch_size": 4, "eval_every": 2},
+            "sweep": {"train.seed": [0, 1, 2]},
+        }
+    )
+    real_fit, calls = loop.fit, []
+
+    def interrupted_second(*args, **kwargs):  # Ctrl-C in the middle of the second run
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr("rnnlab.experiments.prepared.fit", interrupted_second)
+    with Store(tmp_path, write=True) as store, pytest.raises(KeyboardInterrupt):
+        run_sweep(grid.configs, store, InlineExecutor(quiet=True))
+    with Store(tmp_path) as store:
+        statuses = [store.get(c.run_id).status for c in grid.configs]
+    assert statuses[0] == "done" and "failed" not in statuses
+    monkeypatch.setattr("rnnlab.experiments.prepared.fit", real_fit)
+    with Store(tmp_path, write=True) as store:
+        counts = run_sweep(grid.configs, store, executors.InlineExecutor(quiet=True))
+        assert [store.get(c.run_id).status for c in grid.configs] == ["done"] * 3
+    assert counts.failed == 0 and counts.finished_before == 1

@@ -525,7 +525,7 @@ def test_bad_settings_get_a_one_line_error(make, message):
         ({"jacobian_sequences": True}, "jacobian_sequences: got True; expected an integer >= 0"),
         ({"rng": 0}, "rng: got int; expected a numpy.random.Generator or None"),
         ({"run": "lstm"}, "run: got str; expected a RunInfo or None"),
-        ({"thresholds": None}, "thresholds: got NoneType; expected a Thresholds"),
+        ({"thresholds": 1e-3}, "thresholds: got float; expected a Thresholds"),  # None: defaults
     ],
 )
 def test_bad_options_get_a_one_line_error_naming_the_option(options, message):

@@ -120,7 +120,7 @@ def test_a_config_with_inf_or_nan_is_one_line_before_anything_runs():
         "model.spectral_radius: got inf; expected a finite number": {
             "model": {"spectral_radius": float("inf")}
         },
-        "model.forget_bias: got nan; expected a finite number or none": {
+        "model.forget_bias: got nan; expected a finite number, or unset": {
             "model": {"cell": "lstm", "forget_bias": float("nan")}
         },
     }
@@ -171,3 +171,43 @@ def test_python_api_misuse_is_one_line():
         with pytest.raises(ValueError, match=pattern) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_what_a_review_found_is_one_line_or_fixed():
+    """A [model] key called `name` (was a TypeError from make_cell), a typo of a shared field
+    (was told 'no cell has it'), thresholds=None (the defaults, as before), a kind's name
+    without its φ for the activation statistics (was silently tanh), and an LSTM's
+    forget_bias attribute (gone when the cell took it over)."""
+    import pytest
+
+    import rnnlab
+    from rnnlab.diagnostics import RunInfo, layer_activation_stats, remedies
+    from rnnlab.experiments.config import ConfigError, parse, stored
+    from rnnlab.experiments.prepared import validate
+
+    for key in ("name", "hiden_size"):
+        with pytest.raises(
+            ConfigError, match=rf"^model\.{key}: unknown key; expected one of cell, hidden_size"
+        ):
+            validate({"model": {key: 8}})
+    model = rnnlab.RNN(input_size=2, hidden_size=3, output_size=1, dtype="float64")
+    X = np.random.default_rng(0).standard_normal((6, 2, 2))
+    Y = np.zeros((6, 2, 1))
+    d = rnnlab.diagnose(model, X, Y, loss="mse", thresholds=None)
+    assert d.thresholds == rnnlab.diagnostics.Thresholds()
+    trace = model.loss_and_grads(X, Y, loss="mse").trace
+    layer = trace.layers[0]
+    with pytest.raises(ValueError, match=r"^nonlinearity: got None; an RNN needs its φ$"):
+        layer_activation_stats(0, "rnn", layer.h, layer.caches)
+    relu = layer_activation_stats(0, "rnn", layer.h, layer.caches, "relu")
+    assert relu.nonlinearity == "relu" and relu.dead_fraction is not None
+    lstm = rnnlab.LSTM(input_size=2, hidden_size=3, output_size=1, forget_bias=1)
+    assert lstm.forget_bias == 1.0
+    assert "relu_identity" not in [
+        r.name for r in remedies("vanishing", RunInfo(cell="indrnn"), 1.0)
+    ]
+    # a checkpoint's config from before cells owned their options still reads
+    old = {"model": {"cell": "gru", "hidden_size": 8, "nonlinearity": "tanh", "forget_bias": None}}
+    assert parse(stored(old)).model.cell_options == {}
+    with pytest.raises(ConfigError, match=r"^model\.nonlinearity: got 'tanh', but only"):
+        parse(old)  # a config a user writes is held to the new rule

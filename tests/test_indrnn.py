@@ -87,7 +87,7 @@ def test_diagnostics_read_u_through_the_registry():
     assert d.flow.decay_factor == pytest.approx(0.8, rel=0.05)
     assert 1e-7 < d.flow.ratio <= 0.8**50 * (1 + 1e-9)  # Π J = diag(u^τ), here ≤ 1.43e-5
     assert d.verdict.label == "vanishing"
-    assert [r.name for r in d.verdict.remedies][:2] == ["relu_identity", "gated_cell"]
+    assert [r.name for r in d.verdict.remedies][:2] == ["orthogonal_w", "gated_cell"]
 
 
 def test_configs_take_the_cell_and_its_options():

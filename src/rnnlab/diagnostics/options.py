@@ -44,6 +44,8 @@ class DiagnosisOptions:
     thresholds: Thresholds = Thresholds()
 
     def __post_init__(self) -> None:
+        if self.thresholds is None:  # as every entry point took it before: the defaults
+            object.__setattr__(self, "thresholds", Thresholds())
         if self.dependency_length is not None:
             check_int("dependency_length", self.dependency_length, 1)
         check_int("jacobian_sequences", self.jacobian_sequences, 0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnlab.arrays import Array
-from rnnlab.engine.cells import Cell, as_cell
+from rnnlab.engine.cells import Cell, cell_type
 from rnnlab.engine.model import SequenceModel
 
 
@@ -46,7 +46,7 @@ def block_spectra(layer: int, cell: Cell | str, W: Array, hidden_size: int) -> l
     eigenvalues where the block is square (S = H; an LSTM with a projection has S < H)."""
     W = np.asarray(W, dtype=np.float64)
     H = hidden_size
-    gate_names = as_cell(cell).gate_names
+    gate_names = (cell_type(cell) if isinstance(cell, str) else cell).gate_names
     out = []
     if len(gate_names) > 1:
         sv = singular_values(W)

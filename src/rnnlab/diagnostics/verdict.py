@@ -38,6 +38,14 @@ from rnnlab.engine.model import SequenceModel
 from rnnlab.vocab import CLIP_MODES, ClipMode
 
 LABELS = ("vanishing", "exploding", "stuck", "healthy")
+REMEDIES = (
+    "clip_norm",
+    "train_longer",
+    "relu_identity",
+    "forget_bias",
+    "gated_cell",
+    "orthogonal_w",
+)
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
 RATIO = r"$\|\partial L_t/\partial h_{t-\tau}\| / \|\partial L_t/\partial h_t\|$"
 
@@ -176,8 +184,7 @@ class Learning:
 
 @dataclass(frozen=True)
 class Remedy:
-    """name: relu_identity, clip_norm, gated_cell, forget_bias, orthogonal_w or
-    train_longer."""
+    """name: one of REMEDIES."""
 
     name: str
     action: str
@@ -385,6 +392,8 @@ def remedies(
         order = list(cell_type(run.cell).remedies.get(label, ()))
         if label == "stuck" and run.clip_mode == "none":
             order.append("clip_norm")
+    for name in order:  # a cell's list names them: a typo there is caught here
+        check_one_of("remedy", name, REMEDIES)
     made = [_remedy(name, label, run, median_norm, clip_multiple, scale) for name in order]
     return sorted(made, key=lambda r: r.in_use)  # stable: keeps the ranking within each
 

@@ -285,6 +285,10 @@ class LSTM(SequenceModel):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cell="lstm", **kwargs)
 
+    @property
+    def forget_bias(self) -> float | None:  # the attribute this class had before cells owned it
+        return self.cell.options()["forget_bias"]
+
 
 class GRU(SequenceModel):
     """GRU (PyTorch gate order r, z, n, reset after the recurrent product), o_t = V h_t + c."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from rnnlab.engine.cells import make_cell
+from rnnlab.engine.cells import CELLS, DEFAULT_CELL, make_cell
 from rnnlab.engine.init import Init
 from rnnlab.train.config import DiagnosticsConfig, Frozen, TrainConfig, format_error
 from rnnlab.vocab import DType
@@ -41,7 +41,7 @@ class ModelConfig(Frozen):
     and one leaving it out are one run."""
 
     model_config = ConfigDict(frozen=True, extra="allow", strict=True, allow_inf_nan=False)
-    cell: str = "rnn"
+    cell: str = DEFAULT_CELL
     hidden_size: int = Field(default=64, gt=0)
     num_layers: int = Field(default=1, gt=0)
     init: Init = "pytorch"
@@ -52,10 +52,15 @@ class ModelConfig(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _cell_options(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("cell", "rnn"), str):
+        if not isinstance(data, dict) or not isinstance(data.get("cell", DEFAULT_CELL), str):
             return data  # pydantic says what is wrong with it
         options = {k: v for k, v in data.items() if k not in cls.model_fields}
-        cell = make_cell(data.get("cell", "rnn"), **options)  # one-line ValueErrors
+        every = {o for c in CELLS.values() for o in c.option_names()}
+        for key in options:
+            if key not in every:  # no cell's option: a typo of a field, most likely
+                fields = ", ".join([*cls.model_fields, *sorted(every)])
+                raise ValueError(f"{key}: unknown key; expected one of {fields}")
+        cell = make_cell(data.get("cell", DEFAULT_CELL), **options)  # one-line ValueErrors
         return {k: v for k, v in data.items() if k in cls.model_fields} | cell.options()
 
     @property
@@ -116,6 +121,18 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise ConfigError(f"--set: got {item!r}; {key} is not a table")
         node[keys[-1]] = _parse_value(text.strip())
     return data
+
+
+def stored(data: dict[str, Any]) -> dict[str, Any]:
+    """A config as a checkpoint or a store keeps it, readable by this version: one written
+    before cells owned their options carries nonlinearity and forget_bias for every cell,
+    where the cells that had no such thing ignored them; they are dropped there."""
+    model = data.get("model")
+    if not isinstance(model, dict) or model.get("cell", DEFAULT_CELL) not in CELLS:
+        return data
+    owned = CELLS[model.get("cell", DEFAULT_CELL)].option_names()
+    legacy = [k for k in ("nonlinearity", "forget_bias") if k in model and k not in owned]
+    return data | {"model": {k: v for k, v in model.items() if k not in legacy}}
 
 
 def parse(data: dict[str, Any]) -> RunConfig:

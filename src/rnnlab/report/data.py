@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnlab.diagnostics.diagnose import Diagnosis
 from rnnlab.diagnostics.record import NO_DIAGNOSES, Snapshot
-from rnnlab.engine.cells import CELLS, Cell, RNNCell
+from rnnlab.engine.cells import CELLS, DEFAULT_CELL, Cell
 from rnnlab.experiments.select import flatten
 from rnnlab.experiments.store import Store, StoreError
 from rnnlab.train.history import History
@@ -106,7 +106,7 @@ def model_label(model: dict[str, Any]) -> str:
 def cell_of(model: dict[str, Any]) -> Cell:
     """The cell a stored model config names, with its options; a kind or option this
     version does not know (a store written by another) reads as its bare kind."""
-    cls = CELLS.get(model.get("cell", "rnn"), RNNCell)
+    cls = CELLS.get(model.get("cell", DEFAULT_CELL), CELLS[DEFAULT_CELL])
     options = {k: v for k, v in model.items() if k in cls.option_names()}
     try:
         return cls(**options)

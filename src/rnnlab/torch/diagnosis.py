@@ -92,8 +92,6 @@ def _diagnosis(
             )
             for layer in range(len(mt.caches))
         ]
-    # an unknown cell gets the remedies of a plain recurrence
-    cell = as_cell(mt.kind or "rnn", mt.nonlinearity)
     return assemble(
         model=mt.info,
         steps=T1 - 1,
@@ -104,7 +102,8 @@ def _diagnosis(
         jacobians=jacobians,
         spectra=spectra,
         activations=activations,
-        run=run or RunInfo(cell=cell.name, nonlinearity=cell.options().get("nonlinearity")),
+        # an unknown cell (a hand-written loop) gets the remedies of a plain recurrence
+        run=run or RunInfo(cell=mt.kind or "rnn", nonlinearity=mt.nonlinearity),
         thresholds=th,
         grad_norms=grad_norms,  # type: ignore[arg-type]
         nonfinite_steps=nonfinite_steps,

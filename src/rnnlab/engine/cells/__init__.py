@@ -32,12 +32,15 @@ CELLS: dict[str, type[Cell]] = {
 }
 
 
+DEFAULT_CELL = RNNCell.name  # a config that names no cell: the article's
+
+
 def cell_type(name: object) -> type[Cell]:
     """The registered cell class called `name`."""
     return CELLS[check_one_of("cell", name, tuple(CELLS))]
 
 
-def make_cell(name: object, **options: object) -> Cell:
+def make_cell(name: object, /, **options: object) -> Cell:
     """The cell `name` with its options; a key that is not one of them is named."""
     cls = cell_type(name)
     allowed = cls.option_names()
@@ -57,12 +60,17 @@ def as_cell(cell: Cell | str, nonlinearity: str | None = None) -> Cell:
     one (what a caller knows that reads only a kind and a φ, as the torch bridge)."""
     if isinstance(cell, Cell):
         return cell
-    takes = "nonlinearity" in cell_type(cell).option_names()
-    return make_cell(cell, **({"nonlinearity": nonlinearity} if takes and nonlinearity else {}))
+    cls = cell_type(cell)
+    if "nonlinearity" not in cls.option_names():
+        return cls()
+    if nonlinearity is None:
+        raise ValueError(f"nonlinearity: got None; {cls.named()} needs its φ")
+    return make_cell(cell, nonlinearity=nonlinearity)
 
 
 __all__ = [
     "CELLS",
+    "DEFAULT_CELL",
     "Activations",
     "Cell",
     "GRUCell",

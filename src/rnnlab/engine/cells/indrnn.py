@@ -42,14 +42,14 @@ class IndRNNCell(PhiCell):
     name = "indrnn"
     title = "IndRNN"
     remedies = {
-        "vanishing": ("relu_identity", "gated_cell"),
+        "vanishing": ("orthogonal_w", "gated_cell"),  # spectral_radius=1: max |u_j| = 1
         "stuck": ("train_longer", "gated_cell"),
     }
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.recurrent_max is not None:  # as a float: 1 and 1.0 are one config
-            m = check_positive("recurrent_max", self.recurrent_max, why=" or none")
+            m = check_positive("recurrent_max", self.recurrent_max, why=", or unset")
             object.__setattr__(self, "recurrent_max", m)
 
     def label(self, init: str = "pytorch") -> str:

@@ -64,7 +64,7 @@ class LSTMCell(Cell):
     def __post_init__(self) -> None:
         b = self.forget_bias
         if b is not None:  # as a float: 1 and 1.0 are one config
-            b = check_number("forget_bias", b, lambda _: True, "a finite number or none")
+            b = check_number("forget_bias", b, lambda _: True, "a finite number, or unset")
             object.__setattr__(self, "forget_bias", b)
 
     def init_layer(

@@ -11,7 +11,8 @@ The writer refuses, with a one-line FileError naming the path:
 - a results store's own files (runs.db and its -wal, -shm and -journal, runs.lock, in a
   folder holding runs.db) and any SQLite database: nothing rnnlab writes this way is one.
 A temp file is `.<name>.<32 hex digits>.tmp`, locked (flock) while it is written; a writer
-killed meanwhile leaves it behind, unlocked, and the next write of the same file removes it.
+killed meanwhile leaves it behind, unlocked, and the next write into that folder removes it
+(a live writer's temp file, locked, is left alone).
 
 `output_path` checks a file the user names for rnnlab to write (`export --csv`, `report
 --out`) before any work is done: the rules above, plus a folder that exists, and never a
@@ -164,12 +165,14 @@ def _temp_file(path: Path, target: Path) -> tuple[Path, int]:
     raise FileError(f"{path}: cannot write it (its temp files keep disappearing)")
 
 
+_TEMP = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # the writer's temp files, of any target
+
+
 def _remove_stale(target: Path) -> None:
-    """Remove the temp files of `target` that writers killed mid-write left: those no live
-    writer holds locked."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{32}}\.tmp")
+    """Remove the temp files in `target`'s folder that writers killed mid-write left behind:
+    those no live writer holds locked."""
     try:
-        names = [n for n in os.listdir(target.parent) if pattern.fullmatch(n)]
+        names = [n for n in os.listdir(target.parent) if _TEMP.fullmatch(n)]
     except OSError:
         return  # the write itself reports the folder
     for name in names:

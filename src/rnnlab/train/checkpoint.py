@@ -352,8 +352,12 @@ def _decode(path: Path, header: dict[str, Any]) -> CheckpointHeader:
     meta = header["__metadata__"]
     step_text = meta.get("step")
     if not isinstance(step_text, str) or not step_text.isdecimal() or len(step_text) > 18:
+        shown = (
+            repr(step_text) if len(str(step_text)) <= 20 else f"of {len(str(step_text))} characters"
+        )
         raise CheckpointError(
-            f"{path}: corrupted metadata: step {step_text!r:.40}; expected a decimal integer >= 0"
+            f"{path}: corrupted metadata: step {shown}; expected a decimal integer >= 0 "
+            "(at most 18 digits)"
         )
     config = _json(path, "config", meta.get("config"))
     if not isinstance(config, dict):

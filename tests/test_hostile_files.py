@@ -675,7 +675,7 @@ def _store_cases(root: Path, run_id: str) -> dict[str, tuple[object, str | None]
 
     return {
         "0-byte": (zero, None),
-        "empty SQLite": (empty_sqlite, None),
+        "empty SQLite": (empty_sqlite, "not an rnnlab results store"),
         "garbage": (garbage, "runs.db"),
         "foreign SQLite": (foreign, "not an rnnlab results store"),
         "newer schema": (newer, "schema version 99"),
@@ -685,9 +685,10 @@ def _store_cases(root: Path, run_id: str) -> dict[str, tuple[object, str | None]
 
 
 def test_corrupted_stores_are_one_line_and_readers_write_nothing(store, tmp_path):
-    """ls, show, export and report on each corrupted runs.db: one line, exit 2, the store's
-    files as they were; a 0-byte or empty SQLite runs.db reads as an empty store and stays
-    as it was (a reader writes no schema into it)."""
+    """ls, show, export, report and diagnose on each corrupted runs.db: one line, exit 2,
+    the store's files as they were; a 0-byte runs.db (what a writer killed before its first
+    commit leaves) reads as an empty store and stays 0 bytes (a reader writes no schema into
+    it); an SQLite file without rnnlab's mark, even one with no table, is not a store."""
     root, _, run_id = store
     genuine = (root / "runs.db").read_bytes()
     csv = tmp_path / "out.csv"
@@ -713,6 +714,40 @@ def test_corrupted_stores_are_one_line_and_readers_write_nothing(store, tmp_path
                 refused(invoke(*args), word)
             assert not csv.exists()
         assert snapshot(root) == before, name
+
+
+def test_a_writer_adopts_only_a_0_byte_runs_db(store, tmp_path):
+    """`rnnlab train` into a store whose runs.db is an SQLite file without rnnlab's mark (even
+    empty), garbage or a newer schema: one line, exit 2, the file as it was (a writer takes
+    runs.lock, an empty lock file, before it reads runs.db). A 0-byte runs.db is adopted."""
+    root, _, run_id = store
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    genuine = (root / "runs.db").read_bytes()
+    for name, (corrupt, word) in _store_cases(root, run_id).items():
+        (root / "runs.db").write_bytes(genuine)
+        corrupt(root / "runs.db")
+        before = snapshot(root)
+        if word is None:
+            continue
+        refused(invoke("train", config, "--out", root, "--quiet"), word)
+        assert snapshot(root) == before, name
+    (root / "runs.db").write_bytes(genuine)
+    lock = root / "runs.lock"
+    lock.unlink()
+    for make, remove in (
+        (lock.mkdir, lock.rmdir),
+        (lambda: os.mkfifo(lock), lock.unlink),
+        (lambda: os.symlink(lock, lock), lock.unlink),
+    ):
+        make()
+        before = snapshot(root)
+        refused(invoke("train", config, "--out", root, "--quiet"), "runs.lock")
+        assert snapshot(root) == before
+        remove()
+    (root / "runs.db").write_bytes(b"")
+    trained = invoke("train", config, "--out", root, "--quiet")
+    assert trained.exit_code == 0 and "done" in trained.stdout, trained.output
 
 
 def _wal_store(root: Path, run_id: str) -> None:

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -246,7 +247,20 @@ class Store:
     # --- opening ---------------------------------------------------------------------------
 
     def _lock(self) -> None:
-        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            # O_NONBLOCK: a FIFO standing in for the lock file must not hang the writer
+            fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o666)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise StoreError(
+                    f"{self.folder / LOCK_NAME}: not a regular file; expected the store's lock "
+                    "file (move it away)"
+                )
+        except OSError as err:
+            raise StoreError(
+                f"{self.folder / LOCK_NAME}: cannot open the store's lock file "
+                f"({err.strerror or err})"
+            ) from None
         deadline = time.monotonic() + self.lock_wait
         try:
             while True:
@@ -275,7 +289,14 @@ class Store:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         app = db.execute("PRAGMA application_id").fetchone()[0]
         tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if (app != APPLICATION_ID and tables) or (app == APPLICATION_ID and version == 0):
+        # Only a 0-byte runs.db (no pages) is what a writer killed before its first commit
+        # leaves (a rolled-back first transaction leaves no page): read as an empty store,
+        # and adopted by a writer. An SQLite file with pages but no rnnlab mark is not ours,
+        # even with no table in it.
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        if (app != APPLICATION_ID and (tables or pages)) or (
+            app == APPLICATION_ID and version == 0
+        ):
             raise StoreError(f"{self.path}: an SQLite file, but not an rnnlab results store")
         if version > len(MIGRATIONS):
             raise StoreError(

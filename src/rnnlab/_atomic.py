@@ -96,11 +96,16 @@ def _is_loop(err: OSError) -> bool:
 def _is_store_file(path: Path) -> bool:
     if path.name in STORE_FILES and (path.parent / DB_NAME).exists():
         return True
-    try:
-        with open(path, "rb") as f:  # a regular file here (checked first)
-            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    try:  # a regular file (checked first); O_NONBLOCK should it have become a FIFO since
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        return os.pread(fd, len(SQLITE_MAGIC), 0) == SQLITE_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _target(path: Path) -> Path:

@@ -316,7 +316,7 @@ def _header(path: Path, fd: int, n: int) -> dict[str, Any]:
         raise CheckpointError(f"{path}: corrupted: {first_line}") from None
     try:
         header = json.loads(os.pread(fd, n, 8))
-    except (UnicodeDecodeError, ValueError) as err:  # accepted above: only if it changed since
+    except (ValueError, RecursionError) as err:  # accepted above: only if it changed since
         raise CheckpointError(f"{path}: corrupted header: not valid JSON ({err})") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -164,6 +164,8 @@ def old_store(src: Path, dst: Path, version: int) -> None:
     )
     db.execute("DETACH DATABASE new")
     db.close()
+
+
 # --- optional dependencies: a skip that says why, and under CI=1 (.ci/run) a failure -------
 
 # what `make test` installs, so its absence in CI is a broken set-up, never a reason to skip

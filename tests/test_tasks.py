@@ -435,7 +435,7 @@ def _bad_cases(tmp_path: Path) -> list[tuple[object, str]]:
         (lambda: small.batch(rng(), 0), r"^batch_size: got 0; expected"),
         (lambda: tasks.get("adding").batch(0, 4), r"^rng: got int; expected a numpy"),
         (lambda: CharLMTask(path=tmp_path / "missing.txt"), r"^path: got '.*missing.txt' \("),
-        (lambda: CharLMTask(path=tmp_path), r"^path: got '.*' \(Is a directory\)"),
+        (lambda: CharLMTask(path=tmp_path), r"^path: got '.*' \(a folder, not a regular file\)"),
         (lambda: CharLMTask(path=_write(tmp_path, b"")), r"^path: got '.*', an empty file"),
         (lambda: CharLMTask(path=_write(tmp_path, b"ok \xff\xfe")), r"^path: .*not UTF-8 at"),
         (lambda: CharLMTask(path=_write(tmp_path, "abc")), r"^path: .* 3 characters; expected"),

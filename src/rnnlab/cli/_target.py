@@ -9,6 +9,7 @@ TARGET is one of
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,13 @@ import click
 from rnnlab.cli.run import DEFAULT_STORE
 from rnnlab.experiments.store import DB_NAME, Store
 from rnnlab.report.data import resolve
-from rnnlab.train.checkpoint import Checkpoint, CheckpointDir, load_checkpoint
+from rnnlab.train.checkpoint import (
+    Checkpoint,
+    CheckpointDir,
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_header,
+)
 
 if TYPE_CHECKING:
     from rnnlab.experiments.prepared import PreparedRun
@@ -61,7 +68,8 @@ def resolve_target(target: str, store: Path, config: bool = False) -> Target:
     suffixes = (".safetensors", ".toml") if config else (".safetensors",)
     if path.suffix in (".safetensors", ".toml") or path.is_file():
         if not path.is_file():
-            raise ValueError(f"target: got {target!r}, no such file; expected {allowed}")
+            why = "no such file" if not os.path.lexists(path) else "not a regular file"
+            raise ValueError(f"target: got {target!r}, {why}; expected {allowed}")
         if path.suffix not in suffixes:
             raise ValueError(f"target: got {target!r}, not a checkpoint; expected {allowed}")
         return Target("config" if path.suffix == ".toml" else "checkpoint", path)
@@ -83,6 +91,12 @@ def resolve_target(target: str, store: Path, config: bool = False) -> Target:
             run = s.get(target)
         run_id, folder, status = run.id, s.run_dir(run.id), f" ({run.status})"
     last = CheckpointDir(folder).last_path
+    if os.path.lexists(last) and not last.is_file():
+        raise ValueError(
+            f"target: got {target!r}, run {run_id}{status}, whose checkpoint {last} is not a "
+            "regular file (a link to nothing, a link loop or not a file); expected a run with "
+            "a checkpoint file"
+        )
     if not last.is_file():
         raise ValueError(
             f"target: got {target!r}, run {run_id}{status}, which has no checkpoint ({last}); "
@@ -93,12 +107,21 @@ def resolve_target(target: str, store: Path, config: bool = False) -> Target:
 
 def load_trained(found: Target) -> tuple[Checkpoint, PreparedRun]:
     """A checkpoint and its run, prepared from the config it holds (built once), the
-    model holding the checkpoint's params."""
+    model holding the checkpoint's params.
+
+    The checkpoint's config decides what is allocated and which files are read, and anyone
+    can write one (its digest is recomputable), so it is checked as a config file is, the
+    run's resource budget included (prepare), from the header alone; only then is the data
+    read, and only if it holds exactly the model's params, in the model's dtype."""
     from rnnlab.experiments.config import parse
     from rnnlab.experiments.prepared import prepare
 
-    ckpt = load_checkpoint(found.path)
-    run = prepare(parse(ckpt.config))
+    header = read_checkpoint_header(found.path)
+    try:
+        run = prepare(parse(header.config))
+    except ValueError as err:
+        raise CheckpointError(f"{found.path}: the config it holds: {err}") from None
+    ckpt = load_checkpoint(found.path, params_like=run.model.params)
     run.model.set_params(ckpt.params)
     return ckpt, run
 

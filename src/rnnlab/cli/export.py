@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rnnlab._atomic import atomic_write
+from rnnlab._atomic import atomic_write, output_path
 from rnnlab.cli._select import status_option, where_option
 from rnnlab.experiments.select import flatten, select
 from rnnlab.experiments.store import Store
@@ -29,10 +29,10 @@ RUN_FIELDS = (
 @click.argument("folder", metavar="[DIR]", default=Path("results"), type=click.Path(path_type=Path))
 @click.option(
     "--csv",
-    "csv_path",
+    "csv_file",
     required=True,
-    type=click.Path(path_type=Path),
-    help="The CSV file to write.",
+    metavar="FILE",
+    help="The CSV file to write (a new or regular file, not one of the store's own).",
 )
 @click.option(
     "--steps",
@@ -42,15 +42,14 @@ RUN_FIELDS = (
 @status_option
 @where_option
 def export(
-    folder: Path, csv_path: Path, steps: bool, statuses: tuple[str, ...], where: tuple[str, ...]
+    folder: Path, csv_file: str, steps: bool, statuses: tuple[str, ...], where: tuple[str, ...]
 ) -> None:
     """Write a store's runs to a CSV file.
 
     The store is DIR [results]; one row per run, with its config fields (model.cell, ...)
     and final metrics (final.loss, ...). Floats are written as Python's repr, so they read
     back exactly; NaN as nan."""
-    if not csv_path.parent.is_dir():
-        raise ValueError(f"--csv: got {str(csv_path)!r}; expected a file in an existing folder")
+    csv_path = output_path("--csv", csv_file)  # before the store is read
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     with Store(folder) as store:

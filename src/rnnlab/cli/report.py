@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from rnnlab._atomic import output_path
 from rnnlab.cli._target import store_option
 
 
@@ -31,6 +32,8 @@ def report(target: str, out: Path | None, figures: Path | None, store: Path) -> 
     from rnnlab.report.data import resolve
     from rnnlab.report.objects import Run, Sweep
 
+    if out is not None:
+        output_path("--out", out)  # before anything is read or drawn
     kind, path = resolve(target, store)
     obj: Run | Sweep
     if kind == "sweep":

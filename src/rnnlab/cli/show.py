@@ -32,7 +32,7 @@ def show(run_id: str, folder: Path) -> None:
         run = store.get(run_id)
         evals = store.metrics(run.id, "eval")
         train = store.metrics(run.id, "train")
-        snapshots = store.diagnostics(run.id)
+        snapshot_steps = store.diagnostic_steps(run.id)  # listed, not read
         run_dir = store.run_dir(run.id)
     console = Console()
     console.print(f"[bold]run {run.id}[/]  {run.status}" + (f": {run.error}" if run.error else ""))
@@ -76,8 +76,8 @@ def show(run_id: str, folder: Path) -> None:
                 name, *(cell(v) for v in (values[0], values[-1], min(finite), max(finite)))
             )
         console.print(table)
-    if snapshots:
+    if snapshot_steps:
         console.print(
-            f"diagnostics: {len(snapshots)} snapshots at steps "
-            f"{', '.join(str(step) for step, _ in snapshots)}"
+            f"diagnostics: {len(snapshot_steps)} snapshots at steps "
+            f"{', '.join(str(s) for s in snapshot_steps)}"
         )

@@ -76,7 +76,7 @@ MODELS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
 
 
 def demo_configs(quick: bool = False) -> list[tuple[str, RunConfig]]:
-    T, steps, H, every = (QUICK if quick else FULL)
+    T, steps, H, every = QUICK if quick else FULL
     configs = []
     for label, model, train, diagnostics in MODELS:
         data = {

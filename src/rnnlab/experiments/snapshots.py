@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 
+# the most a snapshot may take, at rest and unpacked; a diagnosis of T = 10,000 steps and 3
+# layers takes ~5 MB
+MAX_BYTES = 64 << 20
+
 
 def dumps(snapshot: dict[str, Any]) -> str:
     """The snapshot as compact, strict JSON: a non-finite number must be None already."""
@@ -29,17 +33,31 @@ def dumps(snapshot: dict[str, Any]) -> str:
 
 
 def loads(text: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(text)
+    """The record of a snapshot's JSON; a ValueError (one line) if it is not one."""
+    if len(text) > MAX_BYTES:
+        raise ValueError(
+            f"diagnostics: a snapshot of {len(text)} characters; expected at most {MAX_BYTES}"
+        )
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        why = "nested too deep" if isinstance(err, RecursionError) else str(err)
+        raise ValueError(f"diagnostics: not a readable snapshot (not JSON: {why})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"diagnostics: not a readable snapshot (a {type(record).__name__})")
     return record
 
 
 def read_npz(blob: bytes) -> dict[str, Any]:
     """The record an .npz snapshot was packed from: nested again from the '/'-joined paths,
     numbered levels as lists again, NaN (how a non-finite number was packed) as None again.
-    Leaves that were None are not in the archive, so they stay out."""
+    Leaves that were None are not in the archive, so they stay out.
+
+    Bounded: the archive and what it unpacks to are at most MAX_BYTES each, and every array
+    holds no more than its member's bytes (a deflate bomb or a forged .npy header is refused
+    before it is unpacked)."""
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = _npz_arrays(blob)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"diagnostics: not a readable .npz snapshot ({err})") from None
     root: dict[str, Any] = {}
@@ -59,6 +77,41 @@ def read_npz(blob: bytes) -> dict[str, Any]:
         return items
 
     return dict(lists(root))
+
+
+def _npz_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    if len(blob) > MAX_BYTES:
+        raise ValueError(f"{len(blob)} bytes, over the limit of {MAX_BYTES}")
+    arrays = {}
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        members = archive.infolist()
+        # the sizes the archive declares bound what zipfile unpacks (it stops there)
+        unpacked = sum(m.file_size for m in members)
+        if unpacked > MAX_BYTES:
+            raise ValueError(f"it unpacks to {unpacked} bytes, over the limit of {MAX_BYTES}")
+        for member in members:
+            if not member.filename.endswith(".npy"):
+                raise ValueError(f"member {member.filename!r} is not an .npy array")
+            data = archive.read(member)
+            npy = io.BytesIO(data)
+            version = np.lib.format.read_magic(npy)
+            if version not in ((1, 0), (2, 0)):  # what np.savez wrote for rnnlab's arrays
+                raise ValueError(f"member {member.filename!r} is .npy version {version}")
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(npy)
+            if dtype.hasobject:
+                raise ValueError(f"member {member.filename!r} holds Python objects")
+            if math.prod(shape) * dtype.itemsize > len(data) - npy.tell():
+                raise ValueError(f"member {member.filename!r} claims more than it holds")
+            npy.seek(0)
+            arrays[member.filename[: -len(".npy")]] = np.lib.format.read_array(
+                npy, allow_pickle=False
+            )
+    return arrays
 
 
 def _none_for_nan(value: Any) -> Any:

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,11 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnnlab._atomic import DB_NAME, LOCK_NAME, RUNS_DIR
 from rnnlab.experiments import snapshots
 
-DB_NAME = "runs.db"
-LOCK_NAME = "runs.lock"
-RUNS_DIR = "runs"
 APPLICATION_ID = 0x524E4E4C  # "RNNL": tells an rnnlab store from any other SQLite file
 STATUSES = ("pending", "running", "done", "failed", "diverged", "interrupted")
 FINISHED = ("done", "diverged")  # a diverged run is a result, like a done one
@@ -213,10 +212,22 @@ class Store:
             self.folder.mkdir(parents=True, exist_ok=True)
             if hold:
                 self._lock()
+        # A reader of a store whose WAL holds transactions (a writer is running, or was
+        # killed) opens it read-only: closing the last read-write connection would move the
+        # WAL into runs.db, and a reader writes nothing. Without a WAL, read-write: SQLite
+        # then removes the -wal and -shm files it makes for the read, where a read-only
+        # connection would leave them behind.
+        target: str | Path = self.path
+        if not write and os.path.exists(f"{self.path}-wal"):
+            target = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
             # a monitor may be made in one thread and stepped in another (never both at once)
             self._db = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30, check_same_thread=not self._guest
+                target,
+                isolation_level=None,
+                timeout=30,
+                check_same_thread=not self._guest,
+                uri=isinstance(target, str),
             )
         except sqlite3.Error as err:
             self._unlock()
@@ -236,7 +247,20 @@ class Store:
     # --- opening ---------------------------------------------------------------------------
 
     def _lock(self) -> None:
-        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            # O_NONBLOCK: a FIFO standing in for the lock file must not hang the writer
+            fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o666)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise StoreError(
+                    f"{self.folder / LOCK_NAME}: not a regular file; expected the store's lock "
+                    "file (move it away)"
+                )
+        except OSError as err:
+            raise StoreError(
+                f"{self.folder / LOCK_NAME}: cannot open the store's lock file "
+                f"({err.strerror or err})"
+            ) from None
         deadline = time.monotonic() + self.lock_wait
         try:
             while True:
@@ -265,7 +289,14 @@ class Store:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         app = db.execute("PRAGMA application_id").fetchone()[0]
         tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if (app != APPLICATION_ID and tables) or (app == APPLICATION_ID and version == 0):
+        # Only a 0-byte runs.db (no pages) is what a writer killed before its first commit
+        # leaves (a rolled-back first transaction leaves no page): read as an empty store,
+        # and adopted by a writer. An SQLite file with pages but no rnnlab mark is not ours,
+        # even with no table in it.
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        if (app != APPLICATION_ID and (tables or pages)) or (
+            app == APPLICATION_ID and version == 0
+        ):
             raise StoreError(f"{self.path}: an SQLite file, but not an rnnlab results store")
         if version > len(MIGRATIONS):
             raise StoreError(
@@ -520,12 +551,24 @@ class Store:
         rows = self._db.execute(query + " ORDER BY rowid", args).fetchall()
         return [self._run(row) for row in rows]
 
-    @staticmethod
-    def _run(row: tuple[Any, ...]) -> Run:
+    def _run(self, row: tuple[Any, ...]) -> Run:
         fields = list(row)
-        fields[1] = json.loads(fields[1])
-        fields[-1] = json.loads(fields[-1]) if fields[-1] else {}
+        fields[1] = self._json(fields[0], "config", fields[1])
+        fields[-1] = self._json(fields[0], "final", fields[-1]) if fields[-1] else {}
         return Run(*fields)
+
+    def _json(self, run_id: str, column: str, text: Any) -> dict[str, Any]:
+        """A JSON column of run `run_id`; StoreError (naming the file) if it is not a table."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            raise StoreError(
+                f"{self.path}: corrupted: the {column} of run {run_id} is not a JSON table; "
+                "it was left as it is"
+            )
+        return value
 
     def get(self, run_id: str) -> Run:
         """The run whose id is `run_id` or starts with it (a unique prefix, as in git)."""
@@ -578,14 +621,35 @@ class Store:
                 if version >= JSON_SNAPSHOTS
                 else ("arrays", snapshots.read_npz)  # not migrated: a reader writes nothing
             )
+            # a snapshot over the cap is not even fetched
             rows = db.execute(
-                f"SELECT step, {column} FROM diagnostics WHERE run_id = ? ORDER BY step",
-                (run_id,),
+                f"SELECT step, length(CAST({column} AS BLOB)), CASE WHEN "
+                f"length(CAST({column} AS BLOB)) <= ? THEN {column} END FROM diagnostics "
+                "WHERE run_id = ? ORDER BY step",
+                (snapshots.MAX_BYTES, run_id),
             ).fetchall()
         finally:
             if own:
                 db.execute("COMMIT")
-        return [(step, read(value)) for step, value in rows]
+        records = []
+        for step, size, value in rows:
+            try:
+                if value is None:
+                    raise ValueError(f"{size} bytes, over the limit of {snapshots.MAX_BYTES}")
+                records.append((step, read(value)))
+            except (ValueError, TypeError) as err:
+                raise StoreError(
+                    f"{self.path}: corrupted: the snapshot of run {run_id} at step {step}: "
+                    f"{err}; it was left as it is"
+                ) from None
+        return records
+
+    def diagnostic_steps(self, run_id: str) -> list[int]:
+        """The steps of the snapshots of `run_id`, in order, without reading them."""
+        rows = self._db.execute(
+            "SELECT step FROM diagnostics WHERE run_id = ? ORDER BY step", (run_id,)
+        )
+        return [step for (step,) in rows]
 
 
 def _metric_rows(

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from rnnlab._atomic import atomic_write
+from rnnlab._atomic import atomic_write, read_file
 from rnnlab.report.data import RunData
 
 FOLDER = ".report-cache"
+MAX_SECTION = 64 << 20  # a run's section with its six figures inline is ~1 MiB
 
 
 @cache
@@ -52,9 +53,9 @@ def section(store: Path, run: RunData, parts: tuple, render: Callable[[], str]) 
         return render()
     folder = store / FOLDER
     path = folder / f"{run.id}-{key(run, *parts)}.html"
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
+    try:  # bounded, and never a FIFO or a device standing in for a section
+        return read_file(path, MAX_SECTION).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
         pass
     text = render()
     try:

@@ -136,13 +136,14 @@ def baseline(config: dict[str, Any]) -> float | None:
 def load_run_folder(folder: str | os.PathLike[str]) -> RunData:
     """A run folder written by `rnnlab train` or a store: history.json, and the run config
     from the metadata of last.safetensors (if present)."""
-    from rnnlab.train.checkpoint import load_checkpoint
+    from rnnlab.train.checkpoint import read_checkpoint_header
 
     folder = Path(folder)
     history = History.load(folder / "history.json")
     config: dict[str, Any] = {}
-    if (folder / "last.safetensors").exists():
-        config = load_checkpoint(folder / "last.safetensors").config
+    last = folder / "last.safetensors"
+    if os.path.lexists(last):  # a link to nothing is an error, not a run without a config
+        config = read_checkpoint_header(last).config  # the config alone: no data is read
     return RunData.from_history(folder.name, config, history)
 
 

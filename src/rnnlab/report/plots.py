@@ -21,6 +21,7 @@ stays as it is), and saving uses the Agg canvas. matplotlib is imported inside t
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rnnlab._atomic import atomic_write
 from rnnlab.diagnostics.figures import BOUND, INIT, RATIO, TRAINED, empty, figure, legend
 from rnnlab.diagnostics.figures import lag_profile as lag_profile  # one of the report's figures
 from rnnlab.diagnostics.record import (
@@ -387,7 +389,9 @@ def save(
     paths = []
     for fmt in formats:
         path = folder / f"{name}.{fmt}"
-        fig.savefig(path, format=fmt, metadata=_metadata(fmt))
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, metadata=_metadata(fmt))
+        atomic_write(path, buffer.getvalue())  # whole or not at all, as every file rnnlab writes
         paths.append(path)
     return paths
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rnnlab._atomic import FileError, read_file, size_text
 from rnnlab.arrays import Array
 from rnnlab.checks import check_int, check_number
 from rnnlab.tasks.base import (
@@ -37,6 +38,9 @@ from rnnlab.tasks.base import (
     register,
 )
 
+# the largest text read: enwik8 and text8 (100 MB each) fit; a run's memory is ~30 bytes per
+# character of it (the text, its code points and ids), which the run's budget counts
+MAX_TEXT_BYTES = 256 << 20
 UNKNOWN = "\ufffd"  # validation characters the training split never shows map here
 SPLITS = ("train", "validation")
 TRAIN_FRACTION_TENTHS = 9
@@ -47,17 +51,20 @@ class Forward(Protocol):
 
 
 def read_text(path: str | Path | None) -> str:
-    """The file's text, or the packaged tiny Shakespeare when `path` is None."""
+    """The file's text, or the packaged tiny Shakespeare when `path` is None. The file must
+    be a regular file (not /dev/zero, a FIFO or a folder) of at most MAX_TEXT_BYTES, checked
+    before a byte of it is read."""
     if path is not None and not isinstance(path, str | Path):
         raise ValueError(f"path: got {type(path).__name__}; expected a str or Path, or none")
     if path is None:
         data = (resources.files("rnnlab.tasks") / "data" / "tinyshakespeare.txt").read_bytes()
     else:
         try:
-            data = Path(path).read_bytes()
-        except OSError as e:
+            data = read_file(path, MAX_TEXT_BYTES)
+        except FileError as e:
             raise ValueError(
-                f"path: got {str(path)!r} ({e.strerror}); expected a readable UTF-8 text file"
+                f"path: got {str(path)!r} ({e}); expected a readable UTF-8 text file of at "
+                f"most {size_text(MAX_TEXT_BYTES)}"
             ) from None
     try:
         text = data.decode("utf-8")

@@ -13,17 +13,28 @@ Layout of a checkpoint file (safetensors; arrays keep their dtype, bit for bit):
               sha256   digest of the header (without sha256) and of the data section
               ...      the caller's extra_metadata, under its own keys
 
-Loading parses the header itself (so a truncated or garbled file gets a precise message),
-then checks names, finiteness, shapes and the digest; any problem raises CheckpointError,
-one line naming the file.
+Loading is bounded and runs no code: the file must be a regular file (not a FIFO or a
+device) whose header is at most MAX_HEADER (1 MiB) bytes, checked before it is parsed;
+safetensors' own parser (`safe_open`, memory-mapped) then checks the header's nesting and
+offsets. Names, dtypes and shapes are checked against the architecture before any data is
+read, and nothing is cast: params and optimiser slots are F32 or F64 (the model's dtype,
+when the caller gives the model's params), counters such as opt/step 0-d I64. Metadata JSON
+(config, rng) nests at most MAX_DEPTH deep. Then the digest (over the memory-mapped data)
+and finiteness. Any problem raises CheckpointError, one line naming the file. The digest
+detects corruption, not tampering (anyone can recompute it): a checkpoint's config is
+checked like a config file before it decides anything (rnnlab.cli._target.load_trained).
+`read_checkpoint_header` reads the header alone: tensor names, dtypes, shapes, step, config.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
+import mmap
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +44,16 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from rnnlab._atomic import atomic_write
+from rnnlab._atomic import atomic_write, kind_of, size_text
 from rnnlab.checks import check_int
 
 __all__ = [
     "Checkpoint",
     "CheckpointDir",
     "CheckpointError",
+    "CheckpointHeader",
     "load_checkpoint",
+    "read_checkpoint_header",
     "save_checkpoint",
 ]
 
@@ -90,7 +103,7 @@ def _rng_to_json(rng: np.random.Generator) -> str:
     return json.dumps(encode(rng.bit_generator.state))
 
 
-def _digest(header: Mapping[str, Any], data: bytes) -> str:
+def _digest(header: Mapping[str, Any], data: bytes | memoryview) -> str:
     # Canonical JSON of the header makes the digest independent of key order and padding.
     meta = {k: v for k, v in header.get("__metadata__", {}).items() if k != "sha256"}
     canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True).encode()
@@ -99,7 +112,7 @@ def _digest(header: Mapping[str, Any], data: bytes) -> str:
     return h.hexdigest()
 
 
-def _split(blob: bytes) -> tuple[dict[str, Any], bytes]:
+def _split(blob: bytes) -> tuple[dict[str, Any], bytes]:  # bytes safetensors just wrote
     n = int.from_bytes(blob[:8], "little")
     return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
@@ -190,8 +203,29 @@ def save_checkpoint(
 
 # --- reading ------------------------------------------------------------------------------
 
+MAX_HEADER = 1 << 20  # bytes of JSON header (tensor table and metadata); rnnlab's are ~10 KiB
+MAX_DEPTH = 32  # nesting of a JSON metadata value (config, rng); rnnlab's nest 4 deep
+# safetensors dtypes a checkpoint may hold, by group, with the numpy dtype each loads as;
+# anything else (F16, BF16, I32, BOOL, ...) is refused, never cast
+_FLOATS = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+_COUNTER = {"I64": np.dtype("<i8")}
+_ALLOWED = {"params": _FLOATS, "opt": _FLOATS, "extra": {**_FLOATS, **_COUNTER}}
+_DTYPE_NAMES = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64"}
 
-def _rng_from_json(text: str) -> np.random.Generator:
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What a checkpoint's header says, read without its data: each tensor's safetensors
+    dtype ("F32") and shape, and the metadata decoded (step, config, the rest)."""
+
+    path: Path
+    tensors: dict[str, tuple[str, tuple[int, ...]]]
+    step: int
+    config: dict[str, Any]
+    metadata: dict[str, str]  # the extra_metadata saved
+
+
+def _rng_from_json(path: Path, text: str) -> np.random.Generator:
     def decode(obj: Any) -> Any:
         if isinstance(obj, dict):
             if "__ndarray__" in obj:
@@ -201,24 +235,89 @@ def _rng_from_json(text: str) -> np.random.Generator:
             return {k: decode(v) for k, v in obj.items()}
         return obj
 
-    state = decode(json.loads(text))
+    state = decode(_json(path, "rng", text))
     bit_generator = _BIT_GENERATORS[state["bit_generator"]]()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
 
 
-def _read_header(path: Path, blob: bytes) -> tuple[dict[str, Any], bytes]:
-    if len(blob) < 8:
-        raise CheckpointError(f"{path}: truncated: {len(blob)} bytes, not even a header")
-    n = int.from_bytes(blob[:8], "little")
-    if 8 + n > len(blob):
-        raise CheckpointError(
-            f"{path}: truncated or corrupted: header claims {n} bytes, file has {len(blob)}"
-        )
+def _json(path: Path, key: str, text: Any) -> Any:
+    """A metadata value's JSON, no deeper than MAX_DEPTH."""
+    if not isinstance(text, str):
+        raise CheckpointError(f"{path}: corrupted metadata: {key} is not a string")
     try:
-        header, data = _split(blob)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: corrupted header: not valid JSON ({e})") from None
+        value = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        why = "nested too deep" if isinstance(err, RecursionError) else str(err)
+        raise CheckpointError(f"{path}: corrupted metadata: {key} is not JSON ({why})") from None
+    stack, deepest = [(value, 1)], 1
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            raise CheckpointError(
+                f"{path}: corrupted metadata: {key} nests deeper than {MAX_DEPTH} levels"
+            )
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return value
+
+
+def _open(path: Path) -> tuple[int, os.stat_result, int]:
+    """The checkpoint file opened for reading: (fd, its stat, the header's length), checked
+    to be a regular file whose header is within MAX_HEADER and the file."""
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        why = err.strerror or str(err)
+        if isinstance(err, FileNotFoundError) and path.is_symlink():
+            why = f"a symbolic link to nothing ({os.readlink(path)})"
+        elif err.errno == errno.ELOOP:
+            why = "a symbolic link loop"
+        raise CheckpointError(f"{path}: cannot read ({why})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(
+                f"{path}: {kind_of(st.st_mode)}, not a regular file; expected a checkpoint file"
+            )
+        prefix = os.pread(fd, 8, 0)
+        if len(prefix) < 8:
+            raise CheckpointError(f"{path}: truncated: {st.st_size} bytes, not even a header")
+        n = int.from_bytes(prefix, "little")
+        if n > MAX_HEADER:
+            raise CheckpointError(
+                f"{path}: corrupted or not a checkpoint: its header claims {n} bytes, over "
+                f"the limit of {size_text(MAX_HEADER)}"
+            )
+        if 8 + n > st.st_size:
+            raise CheckpointError(
+                f"{path}: truncated or corrupted: header claims {n} bytes, file has {st.st_size}"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st, n
+
+
+def _header(path: Path, fd: int, n: int) -> dict[str, Any]:
+    """The header, once safetensors' own parser has accepted the file (it bounds the JSON's
+    nesting, checks every offset and that the data covers the file exactly)."""
+    try:
+        with safetensors.safe_open(path, framework="numpy"):
+            pass
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        first_line = (str(err).splitlines() or [type(err).__name__])[0]
+        if "incomplete metadata" in first_line or "MetadataIncompleteBuffer" in first_line:
+            first_line = "truncated or padded: the data does not cover the file as its header says"
+        raise CheckpointError(f"{path}: corrupted: {first_line}") from None
+    try:
+        header = json.loads(os.pread(fd, n, 8))
+    except (ValueError, RecursionError) as err:  # accepted above: only if it changed since
+        raise CheckpointError(f"{path}: corrupted header: not valid JSON ({err})") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an rnnlab checkpoint (no format={FORMAT!r} header)")
@@ -226,70 +325,146 @@ def _read_header(path: Path, blob: bytes) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(
             f"{path}: checkpoint version {meta.get('version')!r}; expected {VERSION!r}"
         )
-    try:
-        needed = max(
-            (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0
+    return header
+
+
+def _decode(path: Path, header: dict[str, Any]) -> CheckpointHeader:
+    """The header's tensor table and metadata, checked: names in their groups, dtypes
+    rnnlab writes, step, config and rng decodable."""
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        group, _, key = name.partition("/")
+        if group not in _ALLOWED or not key:
+            raise CheckpointError(
+                f"{path}: unexpected tensor {name!r}; expected params/<name>, opt/<key> "
+                "and extra/<key>"
+            )
+        dtype, shape = info["dtype"], tuple(int(d) for d in info["shape"])
+        allowed = _COUNTER if group == "opt" and "/" not in key else _ALLOWED[group]
+        if dtype not in allowed:
+            raise CheckpointError(
+                f"{path}: {name} is stored as {dtype}; expected {' or '.join(allowed)} "
+                "(a checkpoint is never cast on loading)"
+            )
+        tensors[name] = (dtype, shape)
+    meta = header["__metadata__"]
+    step_text = meta.get("step")
+    if not isinstance(step_text, str) or not step_text.isdecimal() or len(step_text) > 18:
+        shown = (
+            repr(step_text) if len(str(step_text)) <= 20 else f"of {len(str(step_text))} characters"
         )
-    except (TypeError, KeyError, IndexError, ValueError):
-        raise CheckpointError(f"{path}: corrupted header: bad data_offsets") from None
-    if len(data) < needed:
         raise CheckpointError(
-            f"{path}: truncated: data has {len(data)} bytes, the header needs {needed}"
+            f"{path}: corrupted metadata: step {shown}; expected a decimal integer >= 0 "
+            "(at most 18 digits)"
         )
-    return header, data
+    config = _json(path, "config", meta.get("config"))
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: corrupted metadata: config {config!r:.40} is not a table")
+    extra = {k: v for k, v in meta.items() if k not in _RESERVED}
+    return CheckpointHeader(path, tensors, int(step_text), config, extra)
+
+
+def read_checkpoint_header(path: str | os.PathLike[str]) -> CheckpointHeader:
+    """A checkpoint's header (tensor names, dtypes and shapes, step, config), read without
+    its data: what to check a checkpoint's config with before building what it describes.
+    Its digest is not checked (that needs the data; load_checkpoint does it)."""
+    path = Path(path)
+    fd, _, n = _open(path)
+    try:
+        return _decode(path, _header(path, fd, n))
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(
     path: str | os.PathLike[str],
     expected_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    *,
+    params_like: Mapping[str, np.ndarray] | None = None,
+    opt_like: Mapping[str, np.ndarray] | None = None,
 ) -> Checkpoint:
-    """Read and verify a checkpoint; raise CheckpointError on anything wrong.
+    """Read and verify a checkpoint; raise CheckpointError (one line naming the file) on
+    anything wrong. Nothing is cast and no data is read before the header passes.
 
-    Checks, in order: the header parses and covers the file; tensor names; every float
-    array is finite; params have exactly the keys and shapes of `expected_shapes` (if
-    given) and every optimiser slot `opt/<slot>/<name>` has the shape of params/<name>;
-    step, config and rng decode; the sha256 digest matches.
+    Checks, in order: a regular file whose header is within MAX_HEADER bytes and parses
+    (safetensors' own parser, which bounds its nesting and checks every offset); tensor
+    names and dtypes (params and optimiser slots F32 or F64, counters such as opt/step
+    0-d I64); the params have exactly the keys, shapes and dtype of `params_like` (the
+    model's params) or the keys and shapes of `expected_shapes`, in one float dtype; the
+    optimiser state has exactly the keys, shapes and dtypes of `opt_like` (a fresh
+    optimiser state) if given, and every slot `opt/<slot>/<name>` those of params/<name>;
+    step, config and rng decode; every float array is finite; the sha256 digest matches
+    (over the memory-mapped file); opt/step is in 0..step.
     """
     path = Path(path)
+    fd, st, n = _open(path)
     try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
-    header, data = _read_header(path, blob)
-    try:
-        tensors = safetensors.numpy.load(blob)
-    except (safetensors.SafetensorError, ValueError, TypeError) as e:
-        first_line = (str(e).splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(f"{path}: corrupted: {first_line}") from None
-
-    params: dict[str, np.ndarray] = {}
-    opt_state: dict[str, np.ndarray] = {}
-    arrays: dict[str, np.ndarray] = {}
-    groups = {"params": params, "opt": opt_state, "extra": arrays}
+        header = _header(path, fd, n)
+        info = _decode(path, header)
+        _check_layout(path, info.tensors, expected_shapes, params_like, opt_like)
+        meta = header["__metadata__"]
+        try:
+            rng = _rng_from_json(path, meta.get("rng"))
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise CheckpointError(
+                f"{path}: corrupted metadata: rng ({type(e).__name__}: {e})"
+            ) from None
+        tensors = _tensors(path, info.tensors, st)
+        _check_finite(path, tensors)  # first: a NaN is named where the digest would not say
+        if meta.get("sha256") != _file_digest(header, fd, 8 + n, st.st_size):
+            raise CheckpointError(f"{path}: corrupted: sha256 digest does not match the contents")
+    finally:
+        os.close(fd)
+    groups: dict[str, dict[str, np.ndarray]] = {"params": {}, "opt": {}, "extra": {}}
     for name in sorted(tensors):
         group, _, key = name.partition("/")
-        if group not in groups or not key:
-            raise CheckpointError(
-                f"{path}: unexpected tensor {name!r}; expected params/<name>, opt/<key> "
-                "and extra/<key>"
-            )
         groups[group][key] = tensors[name]
-    _check_finite(path, tensors)
-    _check_shapes(path, params, opt_state, expected_shapes)
+    counter = groups["opt"].get("step")
+    if counter is not None and not 0 <= int(counter) <= info.step:
+        raise CheckpointError(
+            f"{path}: opt/step is {int(counter)}; expected 0 <= opt/step <= {info.step} (the "
+            "updates taken, at most the steps done)"
+        )
+    return Checkpoint(
+        path, groups["params"], groups["opt"], info.step, rng, info.config, info.metadata,
+        groups["extra"],
+    )  # fmt: skip
 
-    meta = header["__metadata__"]
+
+def _file_digest(header: Mapping[str, Any], fd: int, start: int, size: int) -> str:
+    """The digest of a header and the data section of the open file, memory-mapped."""
+    if size == start:
+        return _digest(header, b"")
+    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            return _digest(header, view[start:])
+        finally:
+            view.release()
+
+
+def _tensors(
+    path: Path, table: Mapping[str, tuple[str, tuple[int, ...]]], st: os.stat_result
+) -> dict[str, np.ndarray]:
+    """Every tensor, copied out of the memory-mapped file in its stored dtype."""
     try:
-        step = int(meta["step"])
-        config = json.loads(meta["config"])
-        rng = _rng_from_json(meta["rng"])
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
-        raise CheckpointError(f"{path}: corrupted metadata ({type(e).__name__}: {e})") from None
-    if step < 0 or not isinstance(config, dict):
-        raise CheckpointError(f"{path}: corrupted metadata (step {step}, config {config!r:.40})")
-    if meta.get("sha256") != _digest(header, data):
-        raise CheckpointError(f"{path}: corrupted: sha256 digest does not match the contents")
-    extra = {k: v for k, v in meta.items() if k not in _RESERVED}
-    return Checkpoint(path, params, opt_state, step, rng, config, extra, arrays)
+        with safetensors.safe_open(path, framework="numpy") as f:
+            now = os.stat(path)
+            if (now.st_ino, now.st_dev, now.st_size) != (st.st_ino, st.st_dev, st.st_size):
+                raise CheckpointError(
+                    f"{path}: replaced while it was read (a run saving it?); read it again"
+                )
+            tensors = {name: np.array(f.get_tensor(name)) for name in table}
+    except (safetensors.SafetensorError, OSError, TypeError) as err:
+        first_line = (str(err).splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path}: corrupted: {first_line}") from None
+    for name, (dtype, shape) in table.items():
+        a = tensors[name]
+        if _dtype_name(a.dtype) != dtype or a.shape != shape:  # what the header said
+            raise CheckpointError(f"{path}: {name} reads as {a.dtype}{list(a.shape)}, not {dtype}")
+    return tensors
 
 
 def _check_finite(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
@@ -298,32 +473,81 @@ def _check_finite(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
             raise CheckpointError(f"{path}: {name} has {bad}")
 
 
-def _check_shapes(
+def _dtype_name(dtype: np.dtype[Any]) -> str:
+    """The safetensors name of a numpy dtype rnnlab stores ("F32"), else numpy's name."""
+    return _DTYPE_NAMES.get(np.dtype(dtype), str(dtype))
+
+
+def _spec(dtype: str, shape: tuple[int, ...]) -> str:
+    return f"{dtype}{list(shape)}"
+
+
+def _check_layout(
     path: Path,
-    params: Mapping[str, np.ndarray],
-    opt_state: Mapping[str, np.ndarray],
+    table: Mapping[str, tuple[str, tuple[int, ...]]],
     expected_shapes: Mapping[str, tuple[int, ...]] | None,
+    params_like: Mapping[str, np.ndarray] | None,
+    opt_like: Mapping[str, np.ndarray] | None,
 ) -> None:
+    """The tensor table against what the architecture expects, before any data is read."""
+    params = {k.partition("/")[2]: v for k, v in table.items() if k.startswith("params/")}
+    opt = {k.partition("/")[2]: v for k, v in table.items() if k.startswith("opt/")}
+    if params_like is not None:
+        expected_shapes = {k: tuple(v.shape) for k, v in params_like.items()}
     if expected_shapes is not None:
         if set(params) != set(expected_shapes):
+            missing, extra = set(expected_shapes) - set(params), set(params) - set(expected_shapes)
+            what = "; ".join(
+                f"{label} {', '.join(sorted(names))}"
+                for label, names in (("missing", missing), ("unexpected", extra))
+                if names
+            )
             raise CheckpointError(
-                f"{path}: params {sorted(params)}; expected {sorted(expected_shapes)}"
+                f"{path}: params {sorted(params)} ({what}); expected {sorted(expected_shapes)}"
             )
         for name, shape in expected_shapes.items():
-            if params[name].shape != tuple(shape):
+            if params[name][1] != tuple(shape):
                 raise CheckpointError(
-                    f"{path}: params/{name} has shape {params[name].shape}; expected {tuple(shape)}"
+                    f"{path}: params/{name} has shape {params[name][1]}; expected {tuple(shape)}"
                 )
-    for key, a in opt_state.items():
+    if params_like is not None:
+        for name, template in params_like.items():
+            want = _dtype_name(template.dtype)
+            if params[name][0] != want:
+                raise CheckpointError(
+                    f"{path}: params/{name} is stored as {params[name][0]}; expected {want} "
+                    f"(the model's dtype {template.dtype}; a checkpoint is never cast on loading)"
+                )
+    if len(dtypes := sorted({dtype for dtype, _ in params.values()})) > 1:
+        raise CheckpointError(
+            f"{path}: params of several dtypes ({', '.join(dtypes)}); expected one"
+        )
+    if opt_like is not None:
+        specs = {k: (_dtype_name(v.dtype), tuple(v.shape)) for k, v in opt_like.items()}
+        if set(opt) != set(specs):
+            raise CheckpointError(
+                f"{path}: optimiser state {sorted(opt)}; expected {sorted(specs)} (this "
+                "run's optimiser)"
+            )
+        for key, spec in specs.items():
+            if opt[key] != spec:
+                raise CheckpointError(
+                    f"{path}: opt/{key} is {_spec(*opt[key])}; expected {_spec(*spec)}"
+                )
+    for key, (dtype, shape) in opt.items():
         _, _, name = key.partition("/")
-        if not name:  # a per-optimiser scalar such as opt/step
+        if not name:  # a per-optimiser counter such as opt/step
+            if shape != ():
+                raise CheckpointError(
+                    f"{path}: opt/{key} has shape {shape}; expected a scalar (shape ())"
+                )
             continue
         if name not in params:
             raise CheckpointError(f"{path}: opt/{key} belongs to no parameter (no params/{name})")
-        if a.shape != params[name].shape:
+        if (dtype, shape) != params[name]:
             raise CheckpointError(
-                f"{path}: opt/{key} has shape {a.shape}; expected {params[name].shape} "
-                f"like params/{name}"
+                f"{path}: opt/{key} is {_spec(dtype, shape)}; expected "
+                f"{_spec(*params[name])} like params/{name}"
             )
 
 
@@ -383,19 +607,33 @@ class CheckpointDir:
         )
 
     def load_last(
-        self, expected_shapes: Mapping[str, tuple[int, ...]] | None = None
+        self,
+        expected_shapes: Mapping[str, tuple[int, ...]] | None = None,
+        *,
+        params_like: Mapping[str, np.ndarray] | None = None,
+        opt_like: Mapping[str, np.ndarray] | None = None,
     ) -> Checkpoint | None:
         """The last checkpoint, or None if there is none yet."""
-        return _load_if_saved(self.last_path, expected_shapes)
+        return _load_if_saved(self.last_path, expected_shapes, params_like, opt_like)
 
     def load_best(
-        self, expected_shapes: Mapping[str, tuple[int, ...]] | None = None
+        self,
+        expected_shapes: Mapping[str, tuple[int, ...]] | None = None,
+        *,
+        params_like: Mapping[str, np.ndarray] | None = None,
+        opt_like: Mapping[str, np.ndarray] | None = None,
     ) -> Checkpoint | None:
         """The best checkpoint (its metric in .metadata["metric"]), or None if none yet."""
-        return _load_if_saved(self.best_path, expected_shapes)
+        return _load_if_saved(self.best_path, expected_shapes, params_like, opt_like)
 
 
 def _load_if_saved(
-    path: Path, expected_shapes: Mapping[str, tuple[int, ...]] | None
+    path: Path,
+    expected_shapes: Mapping[str, tuple[int, ...]] | None,
+    params_like: Mapping[str, np.ndarray] | None,
+    opt_like: Mapping[str, np.ndarray] | None,
 ) -> Checkpoint | None:
-    return load_checkpoint(path, expected_shapes) if path.exists() else None
+    # lexists: a link to nothing or a link loop is an error, not "no checkpoint yet"
+    if not os.path.lexists(path):
+        return None
+    return load_checkpoint(path, expected_shapes, params_like=params_like, opt_like=opt_like)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnlab._atomic import atomic_write
+from rnnlab._atomic import FileError, atomic_write, read_file
 
 STATUSES = ("running", "done", "diverged")
+# history.json holds a record per step: ~40 MB for 100,000 steps of a 3-layer model
+MAX_BYTES = 512 << 20
 
 
 @dataclass
@@ -59,9 +61,31 @@ class History:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
+        """The history saved at `path`: a regular file of at most MAX_BYTES; a ValueError
+        (one line naming it) for anything else or anything that is not a history."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as err:
+            data = json.loads(read_file(path, MAX_BYTES))
+        except FileError as err:
             raise ValueError(f"{path}: not a readable history ({err})") from None
+        except (ValueError, RecursionError) as err:
+            why = "nested too deep" if isinstance(err, RecursionError) else str(err)
+            raise ValueError(f"{path}: not a readable history (not JSON: {why})") from None
+        if not isinstance(data, dict) or not set(data) <= {f.name for f in fields(cls)}:
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"{path}: not a readable history (got {keys!r:.80})")
+        for key in ("steps", "evals", "diagnostics"):
+            records = data.get(key, [])
+            if not isinstance(records, list) or not all(
+                isinstance(r, dict) and type(r.get("step")) in (int, float) for r in records
+            ):
+                raise ValueError(
+                    f"{path}: not a readable history ({key}: expected a list of records, "
+                    "each with its step)"
+                )
+        if data.get("status", "running") not in STATUSES:
+            raise ValueError(
+                f"{path}: not a readable history (status {data.get('status')!r:.40}; expected "
+                f"one of {', '.join(STATUSES)})"
+            )
+        return cls(**data)

@@ -20,7 +20,7 @@ from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.train.callbacks import RecordDiagnostics
-from rnnlab.train.checkpoint import CheckpointDir
+from rnnlab.train.checkpoint import CheckpointDir, CheckpointError
 from rnnlab.train.clip import clip, global_norm, param_norms
 from rnnlab.train.config import DEFAULT_DIAGNOSTICS, DiagnosticsConfig, TrainConfig
 from rnnlab.train.history import History
@@ -119,11 +119,13 @@ def fit(
     start = 0
     ckpt = CheckpointDir(Path(out)) if out is not None else None
     saved_config = run_config if run_config is not None else {"train": config.model_dump()}
-    shapes = {k: v.shape for k, v in model.params.items()}
     if diagnostics is not None and diagnostics.cadence(config.steps):
         callbacks = [RecordDiagnostics(model, task, config, diagnostics, run_info), *callbacks]
 
-    if resume and ckpt is not None and (last := ckpt.load_last(shapes)) is not None:
+    # the checkpoint must hold what this model and optimiser hold, in their dtypes: nothing
+    # is cast, and a link to nothing or a loop is an error, not a fresh start
+    last = ckpt.load_last(params_like=model.params, opt_like=opt_state) if ckpt and resume else None
+    if ckpt is not None and last is not None:
         model.set_params(last.params)
         opt_state, rng, start = last.opt_state, last.rng, last.step
         saved = History.load(ckpt.root / "history.json")
@@ -131,7 +133,7 @@ def fit(
             return saved  # it ended there, and both files say so: nothing to redo
         history = saved.truncate(start)
         if stream is not None and last.arrays:
-            carry = _carry_from(last.arrays, model)
+            carry = _carry_from(last.arrays, model, last.path)
     best = min((e["loss"] for e in history.evals), default=math.inf)
 
     def save(step: int) -> None:
@@ -221,6 +223,12 @@ def _carry_to(carry: Carry) -> dict[str, Array] | None:
     }
 
 
-def _carry_from(arrays: dict[str, Array], model: SequenceModel) -> Carry:
-    parts = tuple(arrays[f"carry/state{i}"] for i in range(len(model.cell.state_names)))
+def _carry_from(arrays: dict[str, Array], model: SequenceModel, path: Path) -> Carry:
+    names = [f"carry/state{i}" for i in range(len(model.cell.state_names))]
+    if set(arrays) != {*names, "carry/X", "carry/Y"}:
+        raise CheckpointError(
+            f"{path}: extra arrays {sorted(arrays)}; expected {[*names, 'carry/X', 'carry/Y']} "
+            "(the state truncated BPTT carries)"
+        )
+    parts = tuple(arrays[name] for name in names)
     return Carry(parts[0] if len(parts) == 1 else parts, arrays["carry/X"], arrays["carry/Y"])

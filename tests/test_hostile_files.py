@@ -984,3 +984,19 @@ def test_any_bytes_as_runs_db_are_a_store_error_or_an_empty_store(tmp_path, blob
         assert "\n" not in str(err) and "runs.db" in str(err)
     assert (folder / "runs.db").read_bytes() == blob
     assert sorted(p.name for p in folder.iterdir()) == ["runs.db"]
+
+
+def test_a_checkpoint_written_before_cells_owned_their_options_still_loads(store):
+    """Checkpoints from before the registry carry nonlinearity and forget_bias for every
+    cell (ignored where the cell had none): `diagnose` reads them as they are."""
+    _, run_dir, _ = store
+    last = run_dir / "last.safetensors"
+    tensors, meta = tensors_of(last)
+
+    def old_schema(config: dict) -> None:
+        config["model"] |= {"forget_bias": None}  # an RNN's config carried the LSTM's option
+
+    forge(last, tensors, with_config(meta, old_schema))
+    result = invoke("diagnose", last)
+    assert result.exit_code == 0, result.output
+    assert "Diagnosis:" in result.output

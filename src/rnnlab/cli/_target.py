@@ -113,12 +113,12 @@ def load_trained(found: Target) -> tuple[Checkpoint, PreparedRun]:
     can write one (its digest is recomputable), so it is checked as a config file is, the
     run's resource budget included (prepare), from the header alone; only then is the data
     read, and only if it holds exactly the model's params, in the model's dtype."""
-    from rnnlab.experiments.config import parse
+    from rnnlab.experiments.config import parse, stored
     from rnnlab.experiments.prepared import prepare
 
     header = read_checkpoint_header(found.path)
     try:
-        run = prepare(parse(header.config))
+        run = prepare(parse(stored(header.config)))  # a config from an older version too
     except ValueError as err:
         raise CheckpointError(f"{found.path}: the config it holds: {err}") from None
     ckpt = load_checkpoint(found.path, params_like=run.model.params)

@@ -299,8 +299,8 @@ def _malformed(last: Path) -> dict[str, tuple[bytes | None, str]]:
         metadata=with_config(meta, lambda c: c.__setitem__("evil", 1)),
     )
     add(
-        "config with a cell option no cell has",
-        "no cell has it",
+        "config with a model key that no field or cell has",
+        "model.evil: unknown key",
         metadata=with_config(meta, lambda c: c["model"].__setitem__("evil", 1)),
     )
     add(

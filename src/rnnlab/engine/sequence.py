@@ -148,11 +148,12 @@ def scan(a: Array, b: Array, h0: Array, chunk: int = SCAN_CHUNK) -> Array:
     Within a chunk of steps, from the state h_s before it, with ℓ_t = Σ_{s<j≤t} ln|a_j| and
     σ_t the sign of Π_{s<j≤t} a_j:
         h_t = σ_t e^{ℓ_t} (h_s + Σ_{s<k≤t} σ_k b_k e^{−ℓ_k}),
-    the sum kept as a log-sum-exp over its positive and its negative terms apart
-    (np.logaddexp.accumulate), so no e^{−ℓ_k} overflows and h_s never enters a logarithm
-    (a signed initial state needs nothing special). Only the chunks (T / chunk of them) are
-    sequential; a chunk bounds |ℓ|, and with it the rounding of e^{ℓ}. Computed in float64,
-    returned in the dtype of a."""
+    a cumulative sum over the chunk. Where e^{−ℓ} could overflow (gates that shut: ℓ below
+    −600 within one chunk) the sum is kept in log space instead, as a log-sum-exp over its
+    positive and its negative terms apart (np.logaddexp.accumulate, slower). h_s never
+    enters a logarithm, so a signed initial state needs nothing special. Only the chunks
+    (T / chunk of them) are sequential; a chunk bounds |ℓ|, and with it the rounding of
+    e^{±ℓ}. Computed in float64, returned in the dtype of a."""
     T, B, H = a.shape
     h = np.empty((T + 1, B, H), dtype=a.dtype)
     h[0] = h0
@@ -161,18 +162,29 @@ def scan(a: Array, b: Array, h0: Array, chunk: int = SCAN_CHUNK) -> Array:
     with np.errstate(divide="ignore"):
         for t0 in range(0, T, chunk):
             ac = np.asarray(a[t0 : t0 + chunk], dtype=np.float64)
-            bc = np.asarray(b[t0 : t0 + chunk], dtype=np.float64)
-            ell = np.maximum(np.log(np.abs(ac)), tiny).cumsum(axis=0)  # (C, B, H)
-            sign = np.where(np.signbit(ac), -1.0, 1.0).cumprod(axis=0)
-            c = sign * bc  # σ_k b_k
-            total = np.zeros_like(c)
-            for side in (1.0, -1.0):  # the positive terms, then the negative ones
-                part = side * c
-                if np.any(part > 0):
-                    logs = np.log(np.where(part > 0, part, 0.0))  # −inf: no term
-                    lse = np.logaddexp.accumulate(logs - ell, axis=0)
-                    total += side * np.exp(lse + ell)
-            out = sign * (np.exp(ell) * start + total)  # (C, B, H)
+            c = np.asarray(b[t0 : t0 + chunk], dtype=np.float64)
+            ell = np.log(np.abs(ac))
+            np.maximum(ell, tiny, out=ell)
+            ell = ell.cumsum(axis=0)  # (C, B, H)
+            sign = None
+            if np.signbit(ac).any():
+                sign = np.where(np.signbit(ac), -1.0, 1.0).cumprod(axis=0)
+                c = sign * c  # σ_k b_k
+            e = np.exp(ell)
+            if ell.min() > -600:  # e^{−ℓ} stays finite: the sum in linear space
+                out = np.cumsum(c / e, axis=0)
+                out += start
+                out *= e
+            else:
+                out = e * start
+                for side in (1.0, -1.0):  # the positive terms, then the negative ones
+                    part = side * c
+                    if np.any(part > 0):
+                        logs = np.log(np.where(part > 0, part, 0.0))  # −inf: no term
+                        lse = np.logaddexp.accumulate(logs - ell, axis=0)
+                        out += side * np.exp(lse + ell)
+            if sign is not None:
+                out *= sign
             h[t0 + 1 : t0 + 1 + out.shape[0]] = out
             start = out[-1]
     return h

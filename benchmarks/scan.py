@@ -50,15 +50,15 @@ def main() -> None:
             X = rng.standard_normal((T, B, D)).astype(dtype)
             Y = rng.integers(0, K, (T, B))
             jobs = {
-                "forward": (lambda m: m.forward(X)),
-                "step": (lambda m: m.loss_and_grads(X, Y)),
+                "forward": (lambda m, X=X: m.forward(X)),
+                "step": (lambda m, X=X, Y=Y: m.loss_and_grads(X, Y)),
             }
             for what, job in jobs.items():
                 job(loop), job(par)  # warm-up
                 tl, ts, ratios = [], [], []
                 for r in range(args.rounds):
                     pair = (loop, par) if r % 2 == 0 else (par, loop)
-                    times = {id(m): _timed(lambda m=m: job(m)) for m in pair}
+                    times = {id(m): _timed(lambda m=m, job=job: job(m)) for m in pair}
                     tl.append(times[id(loop)])
                     ts.append(times[id(par)])
                     ratios.append(tl[-1] / ts[-1])

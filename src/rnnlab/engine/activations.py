@@ -20,6 +20,8 @@ from rnnlab.checks import check_one_of
 
 Nonlinearity = Literal["tanh", "relu", "sigmoid", "identity"]
 NONLINEARITIES: tuple[Nonlinearity, ...] = get_args(Nonlinearity)
+# φ's built into some cells (not an option of the Elman RNN): DPHI and GAMMA know them too
+BUILT_IN: tuple[str, ...] = ("modrelu", "g")
 
 
 def sigmoid(a: Array, out: Array | None = None) -> Array:
@@ -78,7 +80,7 @@ def _dmodrelu(h: Array) -> Array:
     return (h != 0).astype(h.dtype)
 
 
-# one entry per name in NONLINEARITIES, in each table (DPHI and GAMMA: also modrelu and g)
+# one entry per name in NONLINEARITIES, in each table (DPHI and GAMMA: then BUILT_IN's)
 PHI: dict[str, Callable[..., Array]] = {
     "tanh": _tanh,
     "relu": _relu,

@@ -115,7 +115,78 @@ INDRNN = Reference(
 )
 
 
-REFERENCES: dict[str, Reference] = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "indrnn": INDRNN}
+# --- expRNN (Lezcano-Casado & Martínez-Rubio 2019): W = exp(A − Aᵀ), A strictly upper ----
+
+
+def _exp_w(A):
+    """exp(S) with S = triu(A, 1) − triu(A, 1)ᵀ, by torch's matrix exponential."""
+    upper = torch.triu(A, diagonal=1)
+    return torch.linalg.matrix_exp(upper - upper.T)
+
+
+def _exprnn_step(cell, p, ax, state, act):
+    (h_prev,) = state
+    z = ax + h_prev @ _exp_w(p["A"]).T
+    if cell.nonlinearity == "modrelu":  # sign(z) relu(|z| + b_mod): the ReLU seen by `act`
+        h = torch.sign(z) * act["relu"](torch.abs(z) + p["b_mod"])
+    else:
+        h = act[cell.nonlinearity](z)
+    return (h,), (cell.nonlinearity, h, None, None)
+
+
+EXPRNN = Reference(
+    shapes=lambda D, H: {"U": (H, D), "A": (H, H), "b": (H,), "b_mod": (H,)},  # modReLU's
+    step=_exprnn_step,
+    blocks=lambda p, H: {"W": _exp_w(torch.tensor(p["A"], dtype=torch.float64)).numpy()},
+)
+
+
+# --- minGRU and minLSTM (Feng et al. 2024): gates from x_t only, h̃ = g(k_h) ----------------
+
+
+def _g(x, act):
+    """g(x) = x + ½ for x ≥ 0, σ(x) below; its kink at 0 goes through `act`'s ReLU."""
+    return torch.where(x >= 0, act["relu"](x) + 0.5, torch.sigmoid(x))
+
+
+def _mingru_step(cell, p, ax, state, act):
+    (h_prev,) = state
+    k_z, k_h = ax.chunk(2, dim=-1)
+    z, h_tilde = torch.sigmoid(k_z), _g(k_h, act)
+    h = (1 - z) * h_prev + z * h_tilde
+    return (h,), ("g", h_tilde, "z", z)
+
+
+def _minlstm_step(cell, p, ax, state, act):
+    (h_prev,) = state
+    k_f, k_i, k_h = ax.chunk(3, dim=-1)
+    f, i, h_tilde = torch.sigmoid(k_f), torch.sigmoid(k_i), _g(k_h, act)
+    f_norm, i_norm = f / (f + i), i / (f + i)
+    h = f_norm * h_prev + i_norm * h_tilde
+    return (h,), ("g", h_tilde, "f", f_norm)
+
+
+MINGRU = Reference(
+    shapes=lambda D, H: {"U": (2 * H, D), "b": (2 * H,)},
+    step=_mingru_step,
+    blocks=lambda p, H: {},  # no recurrent matrix
+)
+MINLSTM = Reference(
+    shapes=lambda D, H: {"U": (3 * H, D), "b": (3 * H,)},
+    step=_minlstm_step,
+    blocks=lambda p, H: {},
+)
+
+
+REFERENCES: dict[str, Reference] = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "indrnn": INDRNN,
+    "exprnn": EXPRNN,
+    "mingru": MINGRU,
+    "minlstm": MINLSTM,
+}
 
 
 # --- the sequence model around the steps ----------------------------------------------------
@@ -167,7 +238,9 @@ def dphi(name: str, y: np.ndarray) -> np.ndarray:
         "sigmoid": lambda: y * (1 - y),
         "relu": lambda: (y > 0).astype(float),
         "identity": lambda: np.ones_like(y),
+        "modrelu": lambda: (y != 0).astype(float),  # on where |z| + b_mod > 0
+        "g": lambda: np.where(y >= 0.5, 1.0, y * (1 - y)),  # x + ½ above 0, σ(x) below
     }[name]()
 
 
-GAMMA = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "identity": 1.0}
+GAMMA = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "identity": 1.0, "modrelu": 1.0, "g": 1.0}

@@ -88,7 +88,7 @@ def jacobian_products(
     index = select(sequences, B)
     out = []
     for layer, lt in enumerate(trace.layers):
-        p = model.layer_params(layer)
+        p = model.cell.prepare(model.layer_params(layer))  # as the steps read them
         jacobians = (
             model.cell.jacobian(lt.caches[j - 1]._make(a[index] for a in lt.caches[j - 1]), p)
             for j in range(t, 0, -1)
@@ -130,9 +130,9 @@ def pascanu_bound(
     diag(φ') times its recurrent matrix (the Elman RNN, the IndRNN); (None, None, None) for
     gated cells, where no such bound applies."""
     gamma = model.cell.gamma
-    if gamma is None:
-        return None, None, None
     W = model.cell.recurrent_matrix(model.layer_params(layer))
+    if gamma is None or W is None:
+        return None, None, None
     sigma = float(singular_values(W)[0])  # nan if W is not finite
     return gamma, sigma, _bound_log(gamma, sigma, t)
 

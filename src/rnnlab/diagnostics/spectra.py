@@ -32,11 +32,14 @@ class BlockSpectrum:
 
 def weight_spectra(model: SequenceModel) -> list[BlockSpectrum]:
     """Every recurrent W of every layer (the cell's recurrent matrix: diag(u) for an
-    IndRNN), and for a cell with several gates each of its gate blocks."""
+    IndRNN, exp(A) for an expRNN), and for a cell with several gates each of its gate
+    blocks; none for a cell without a recurrent matrix (minGRU, minLSTM: J_t = diag(a_t)
+    reads x_t only)."""
     out = []
     for layer in range(model.num_layers):
         W = model.cell.recurrent_matrix(model.layer_params(layer))
-        out.extend(block_spectra(layer, model.cell, W, model.hidden_size))
+        if W is not None:
+            out.extend(block_spectra(layer, model.cell, W, model.hidden_size))
     return out
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,8 +35,14 @@ _MIN_MACS_PER_THREAD = 1 << 20
 _num_threads: int | None = None
 
 
-@cache
 def _controller() -> Any:
+    # every BLAS loaded so far: scipy (the expRNN's expm) brings its own OpenBLAS, loaded
+    # when first imported, so the controller is rebuilt when the set of modules grows
+    return _controller_for(len(sys.modules))
+
+
+@functools.lru_cache(maxsize=1)
+def _controller_for(modules: int) -> Any:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().select(user_api="blas")

@@ -245,6 +245,7 @@ class SequenceModel:
                 grads[f"U_{layer}"] = matmul(dax.reshape(T * B, G).T, inputs.reshape(T * B, -1))
             grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
             recurrent = self.cell.recurrent_grads(p, trace.h[:-1], dah)
+            recurrent |= self.cell.phi_grads(p, trace.h[1:], dax)
             grads |= {f"{k}_{layer}": v for k, v in recurrent.items()}
             if layer > 0:
                 dh_above = _rows(dax, p["U"])  # (T, B, H), backprop into the layer below

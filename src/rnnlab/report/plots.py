@@ -234,6 +234,8 @@ def spectra(snapshots: Sequence[Snapshot]) -> Figure:
     steps = [s.step for s in snapshots]
     first = snapshots[0].diagnosis
     blocks = list(dict.fromkeys((b.layer, b.block) for b in first.spectra))
+    if not blocks:  # minGRU, minLSTM: J_t = diag(a_t) from x_t, no matrix to measure
+        return empty("no recurrent matrix: this cell's gates read x_t only")
     colors = _colors([f"{layer} {block}" for layer, block in blocks])
     layers = len({layer for layer, _ in blocks})
     for layer, block in blocks:

@@ -18,10 +18,13 @@ A new cell is one file here plus one line in CELLS.
 """
 
 from rnnlab.checks import check_one_of
-from rnnlab.engine.cells.base import Activations, Cell
+from rnnlab.engine.cells.base import Activations, Cell, GatedLinearCell
+from rnnlab.engine.cells.exprnn import ExpRNNCell
 from rnnlab.engine.cells.gru import GRUCell
 from rnnlab.engine.cells.indrnn import IndRNNCell
 from rnnlab.engine.cells.lstm import LSTMCell
+from rnnlab.engine.cells.mingru import MinGRUCell
+from rnnlab.engine.cells.minlstm import MinLSTMCell
 from rnnlab.engine.cells.rnn import RNNCell
 
 CELLS: dict[str, type[Cell]] = {
@@ -29,6 +32,9 @@ CELLS: dict[str, type[Cell]] = {
     LSTMCell.name: LSTMCell,
     GRUCell.name: GRUCell,
     IndRNNCell.name: IndRNNCell,
+    ExpRNNCell.name: ExpRNNCell,
+    MinGRUCell.name: MinGRUCell,
+    MinLSTMCell.name: MinLSTMCell,
 }
 
 
@@ -73,9 +79,13 @@ __all__ = [
     "DEFAULT_CELL",
     "Activations",
     "Cell",
+    "ExpRNNCell",
+    "GatedLinearCell",
     "GRUCell",
     "IndRNNCell",
     "LSTMCell",
+    "MinGRUCell",
+    "MinLSTMCell",
     "RNNCell",
     "as_cell",
     "cell_type",

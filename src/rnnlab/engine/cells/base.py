@@ -20,12 +20,17 @@ and its methods, besides step / coefficients / vjp / jacobian (see cells/__init_
     init_layer(...)        one layer's params, float64
     prepare(p)             the layer's params as `step` reads them (Wᵀ made contiguous)
     recurrent_grads(...)   ∂L/∂ of the recurrent params, from ∂L/∂(W h_{t−1}) over all steps
-    recurrent_matrix(p)    the (G·H, H) matrix whose gate blocks the spectra read
+    phi_grads(p, h, dax)   ∂L/∂ of params inside φ (modReLU's bias), from h_1..h_T and dax
+    recurrent_matrix(p)    the (G·H, H) matrix whose gate blocks the spectra read; None for
+                           a cell without one (minGRU: no blocks in the spectra)
     project(p)             the params after an update, put back inside the cell's constraint
     activations(h, cache)  what the activation statistics read
 
-`PhiCell` adds what a cell with h_t = φ(a_t) derives from its option φ alone (the Elman RNN
-and IndRNN subclass it).
+`PhiCell` adds what a cell with h_t = φ(a_t) derives from its option φ alone (the Elman RNN,
+IndRNN and expRNN subclass it). `GatedLinearCell` is a cell whose recurrence is
+h_t = a_t ⊙ h_{t−1} + b_t with a_t, b_t functions of x_t alone (minGRU, minLSTM): its step,
+vjp and Jacobian diag(a_t) come from its `terms`, and its option `scan` runs it over time as
+a parallel scan (engine/sequence.py) instead of the loop.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from rnnlab.arrays import Array, Params
+from rnnlab.checks import check_one_of
 from rnnlab.engine import init as initialisers
-from rnnlab.engine.activations import DPHI, GAMMA, check_nonlinearity
+from rnnlab.engine.activations import DPHI, GAMMA, NONLINEARITIES
 from rnnlab.engine.blas import matmul
 
 
@@ -113,7 +119,12 @@ class Cell(ABC):
         T, B, G = dah.shape
         return {"W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1))}
 
-    def recurrent_matrix(self, p: Params) -> Array:
+    def phi_grads(self, p: Params, h: Array, dax: Array) -> Params:
+        """∂L/∂ of the params φ itself holds (none but modReLU's bias), from the states
+        h_1..h_T (T, B, H) and dax (T, B, G·H) = ∂L/∂a_t."""
+        return {}
+
+    def recurrent_matrix(self, p: Params) -> Array | None:
         return p["W"]
 
     def project(self, p: Params) -> Params:
@@ -154,9 +165,10 @@ class PhiCell(Cell):
 
     nonlinearity: str
     bounded = True
+    nonlinearities: ClassVar[tuple[str, ...]] = NONLINEARITIES  # the φ's it offers
 
     def __post_init__(self) -> None:
-        check_nonlinearity(self.nonlinearity)
+        check_one_of("nonlinearity", self.nonlinearity, self.nonlinearities)
 
     @property
     def gamma(self) -> float:
@@ -168,6 +180,60 @@ class PhiCell(Cell):
 
     def activations(self, h: Array, cache: Any) -> Activations:
         return Activations(self.nonlinearity, h[1:], None, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedLinearCell(Cell):
+    """A cell whose recurrence is h_t = a_t ⊙ h_{t−1} + b_t, with a_t and b_t functions of
+    ax_t = U x_t + b alone (no recurrent matrix): J_t = diag(a_t), and the whole layer is one
+    linear scan over time. Its Cache holds its `terms`' parts, then h_{t−1}.
+
+    scan: run the layer over time as a parallel scan (engine.sequence.scan, in log space)
+    instead of the step loop; the two compute the same function.
+    """
+
+    scan: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scan, bool):
+            raise ValueError(f"scan: got {self.scan!r}; expected true or false")
+
+    @abstractmethod
+    def terms(self, ax: Array, p: Params) -> tuple[Array, Array, tuple[Array, ...]]:
+        """(a_t, b_t, parts) from ax (any leading dims, G·H last): parts are what the
+        Cache keeps before h_{t−1}."""
+
+    def prepare(self, p: Params) -> Params:
+        return p
+
+    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+        return {}  # no recurrent parameters: a_t and b_t read x_t only
+
+    def recurrent_matrix(self, p: Params) -> None:
+        return None
+
+    def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple, Any]:
+        (h_prev,) = state
+        a, b, parts = self.terms(ax, p)
+        h = a * h_prev
+        h += b
+        return (h,), self.Cache(*parts, h_prev)
+
+    def vjp(self, dstate: tuple, coef: tuple, p: Params) -> tuple[Array, Array, tuple]:
+        """coef = (a_t, ∂h_t/∂ax_t stacked over the G blocks): any leading dims."""
+        (dh,), (a, dh_dax) = dstate, coef
+        G = dh_dax.shape[-1]
+        # backprop into each block of ax, elementwise
+        dax = dh[..., None, :] * dh_dax.reshape(dh.shape[:-1] + (G // dh.shape[-1], -1))
+        dax = dax.reshape(dh_dax.shape)
+        return dax, dax, (dh * a,)  # and into h_{t−1} through a_t
+
+    def jacobian(self, cache: Any, p: Params) -> Array:
+        a = self.coefficients(cache)[0]  # (B, H), the diagonal
+        J = np.zeros(a.shape + a.shape[-1:], dtype=a.dtype)
+        idx = np.arange(a.shape[-1])
+        J[:, idx, idx] = a
+        return J
 
 
 def index(cache: Any, rows: Any) -> Any:

@@ -52,7 +52,7 @@ def check_depth(data: Any, what: str) -> None:
             children = list(node)
         else:
             continue
-        if depth >= MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise ConfigError(
                 f"{what} nests tables or arrays more than {MAX_DEPTH} deep; "
                 f"expected at most {MAX_DEPTH} levels"

@@ -8,19 +8,22 @@ validation set is drawn on first use), so the task's own sizes (D, K, T, val_siz
 exact; the rest comes from the config. Every `prepare` (`rnnlab run` and `train`, a sweep's
 points in the driver and again in the worker, `diagnose`, `sample`) passes through them.
 
-The estimate, in bytes, is an upper bound (f: the dtype's size; G gate blocks of H units, L
-layers, n_s state parts (2 for the LSTM's h, c); T steps, B batch, V validation sequences,
-P probe sequences, J of them for Jacobians, K outputs, D inputs):
+The estimate, in bytes, is an upper bound, 1.1–2× the peak memory measured on runs from
+H = 64 to 4096 (f: the dtype's size; G gate blocks of H units, L layers, n_s state parts
+(2 for the LSTM's h, c), C·H numbers in a step's cache; T steps, B batch, V validation
+sequences, P probe sequences, J of them for Jacobians, K outputs, D inputs):
 
     data         the validation set, T·V·(D + K + 1)·f (ids as int64), and charlm's text
                  (TEXT_BYTES per byte of the file: its decoded, code-point and id arrays)
     params       N = G·H·(D + H + 2) + (L − 1)·G·H·(2H + 2) + K·(H + 1) numbers, held
                  PARAM_COPIES times (params, grads, clipped grads, the update, new params,
                  optimiser moments, a checkpoint's buffer)
-    step         one BPTT step, T·B·(L·(5G + 2·n_s + 4)·H + 8K + D)·f: the input
-                 projections, states, caches, δ's, ∂L/∂(U x + b) and the outputs' softmax
-    evaluation   the forward pass over the validation set, T·V·(L·(3G + n_s + 3)·H + K)·f,
-                 and its float64 metrics, 3·T·V·K·8
+    step         one BPTT step, T·B·((F + R)·H + 6K + D + K + 1)·f, where per layer the
+                 forward pass holds F = L·(G + n_s + C + 1) (U x + b, states, cache, a
+                 step's temporaries; 2G for token ids) and BPTT R = L·(n_s + G + 1) (δ's,
+                 ∂L/∂(U x + b), the gradient from above; GRU's ∂L/∂(W h) another G)
+    evaluation   the forward pass over the validation set, T·V·(F·H + K)·f, and its
+                 float64 metrics, 3·T·V·K·8
     diagnostics  a step and the lag profile's second pass over the probe (2 steps at B = P),
                  the B × B Gram matrices 4·T·P²·8, the Jacobian products 5·J·S²·8
                  (S = n_s·H), and the spectra of the recurrent W, 4·G·H²·8
@@ -41,9 +44,9 @@ An error names the setting that costs the most (the one whose default would shri
 estimate most), its value, the estimate and its largest parts, the limit, and the largest
 value that would fit with the rest of the config:
 
-    model.hidden_size: got 30000; the run would need ~62 GiB (params 13 GiB, a training
-    step 46 GiB), over the 8 GiB memory limit (RNNLAB_MEMORY_LIMIT=8GiB); expected
-    hidden_size <= 10438 with the rest of this config
+    model.hidden_size: got 30000; the run would need ~521 GiB (diagnostics 383 GiB, params
+    134 GiB), over the 8 GiB memory limit (RNNLAB_MEMORY_LIMIT=8GiB); expected
+    hidden_size <= 2673 with the rest of this config
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 from rnnlab.engine.cells import cell_type
 from rnnlab.experiments.config import ConfigError, ModelConfig, RunConfig
+from rnnlab.tasks.base import names as task_names
 from rnnlab.tasks.base import task_class
 from rnnlab.train.config import DIAGNOSES_PER_RUN, DiagnosticsConfig, TrainConfig
 
@@ -74,7 +78,6 @@ TEXT_BYTES = 32  # per byte of a text file: bytes, str, UTF-32 codes, int64 ids,
 PARAM_COPIES = 10
 HISTORY_NUMBER = 64  # a float in a list or dict: the object, its slot, its JSON on saving
 INTERPRETER = 128 << 20  # Python, numpy and rnnlab themselves (60 MiB measured)
-GiB = 1 << 30
 
 
 # --- the limit ------------------------------------------------------------------------------
@@ -286,8 +289,9 @@ def _value(config: RunConfig, setting: str) -> Any:
     return getattr(getattr(config, section), name)
 
 
-def _total(s: Sizes) -> int:
-    return sum(estimate(s).values())
+def _total(s: Sizes, **changes: Any) -> int:
+    """The whole estimate, with some sizes changed."""
+    return sum(estimate(dataclasses.replace(s, **changes)).values())
 
 
 def check_budget(config: RunConfig, task: Task, limit: Limit | None = None) -> dict[str, int]:
@@ -309,15 +313,18 @@ def check_budget(config: RunConfig, task: Task, limit: Limit | None = None) -> d
     name = setting.split(".")[1]
     if field == "every":
         message += f"; expected fewer diagnoses ({name} larger, or 0 for none)"
-    elif (fits := _largest_fitting(s, field, limit.bytes)) is not None:
+    else:
         offset = getattr(s, field) - _value(config, setting)  # copy's length is T + 20
-        message += f"; expected {name} <= {fits - offset} with the rest of this config"
+        fits = _largest_fitting(s, field, limit.bytes)
+        if fits is not None and fits - offset >= (0 if field == "J" else 1):
+            message += f"; expected {name} <= {fits - offset} with the rest of this config"
     raise ConfigError(message)
 
 
 def _culprit(config: RunConfig, s: Sizes) -> tuple[str, str]:
     """The setting whose default would shrink the estimate most, and its Sizes field."""
     best: tuple[int, str, str] | None = None
+    total_now = _total(s)
     for setting, (field, default) in _SETTINGS.items():
         value, base = _value(config, setting), default(config)
         if field == "every":  # fewer diagnoses: every larger, or the default (ten a run)
@@ -326,8 +333,8 @@ def _culprit(config: RunConfig, s: Sizes) -> tuple[str, str]:
         elif not isinstance(value, int) or not isinstance(base, int) or value <= base:
             continue
         offset = getattr(s, field) - value  # the task's length beyond its T (copy: + 20)
-        total = _total(dataclasses.replace(s, **{field: base + offset if base else base}))
-        if best is None or total < best[0]:
+        total = _total(s, **{field: base + offset if base else base})
+        if total < (best[0] if best is not None else total_now):
             best = (total, setting, field)
     if best is None:  # nothing above its default
         return "model.hidden_size", "H"
@@ -341,11 +348,11 @@ def _largest_fitting(s: Sizes, field: str, limit: int) -> int | None:
         return None
     value = getattr(s, field)
     low, high = (0 if field == "J" else 1), value
-    if _total(dataclasses.replace(s, **{field: low})) > limit:
+    if _total(s, **{field: low}) > limit:
         return None
     while low < high:  # the estimate grows with every size: bisect
         middle = (low + high + 1) // 2
-        if _total(dataclasses.replace(s, **{field: middle})) <= limit:
+        if _total(s, **{field: middle}) <= limit:
             low = middle
         else:
             high = middle - 1
@@ -355,9 +362,14 @@ def _largest_fitting(s: Sizes, field: str, limit: int) -> int | None:
 # --- files a task reads -------------------------------------------------------------------
 
 
+def _reads_a_file(config: RunConfig) -> bool:
+    name = config.task.name
+    return name in task_names() and "path" in inspect.signature(task_class(name)).parameters
+
+
 def text_bytes(config: RunConfig) -> int:
     """The size of the text file the task reads in full (charlm's `path`), 0 for none."""
-    if "path" not in inspect.signature(task_class(config.task.name)).parameters:
+    if not _reads_a_file(config):
         return 0
     path = config.task_params.get("path")
     if path is None:
@@ -378,7 +390,7 @@ def _packaged_text() -> int:
 def check_inputs(config: RunConfig, limit: Limit | None = None) -> None:
     """Before a task reads a file in full: it must be a regular file (not /dev/zero, a pipe
     or a device, which never end or block) and its arrays must fit in the limit."""
-    if "path" not in inspect.signature(task_class(config.task.name)).parameters:
+    if not _reads_a_file(config):
         return
     path = config.task_params.get("path")
     if not isinstance(path, str):

@@ -10,7 +10,7 @@ import click
 
 from rnnlab.experiments.executors import EXECUTORS, make_executor
 from rnnlab.experiments.store import Store
-from rnnlab.experiments.sweep import Counts, load_sweep, run_sweep
+from rnnlab.experiments.sweep import MAX_POINTS, Counts, load_sweep, run_sweep
 
 
 def _progress(enabled: bool, stream: Any) -> Any:
@@ -39,6 +39,13 @@ def describe(counts: Counts) -> str:
 @click.option("--address", help="Join the Ray cluster at ADDR (default: start a local Ray).")
 @click.option("--retry-failed", is_flag=True, help="Run failed runs again.")
 @click.option(
+    "--max-points",
+    type=click.IntRange(min=1),
+    default=MAX_POINTS,
+    show_default=True,
+    help="The most points a grid may have (the product of its axes' lengths).",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=Path("results"),
@@ -52,6 +59,7 @@ def sweep(
     executor: str,
     address: str | None,
     retry_failed: bool,
+    max_points: int,
     out: Path,
     quiet: bool,
 ) -> None:
@@ -59,7 +67,7 @@ def sweep(
 
     Rerunning the same command after a crash skips finished runs, resumes interrupted ones
     from their last checkpoint and starts the rest. Exits 1 if a run failed now."""
-    grid = load_sweep(sweep_path)  # every point is validated before anything is written
+    grid = load_sweep(sweep_path, max_points)  # every point validated before anything is written
     pool = make_executor(executor, workers, address)
     try:
         with Store(out, write=True) as store, _progress(not quiet, sys.stderr) as bar:

@@ -34,6 +34,32 @@ class ConfigError(ValueError):
     """A config a user wrote wrong; the message is one line."""
 
 
+# A config is at most a few levels deep (sweep -> axis -> variant -> table); deeper data is
+# hostile, and the readers (tomllib, copy.deepcopy, pydantic) recurse into it.
+MAX_DEPTH = 32
+MAX_TOML_BYTES = 16 << 20  # a config or sweep file is kilobytes; /dev/zero is endless
+
+
+def check_depth(data: Any, what: str) -> None:
+    """A ConfigError, `<what> nests tables or arrays more than 32 deep`, if they do (walked
+    without recursion, so any depth is safe to check)."""
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = list(node.values())
+        elif isinstance(node, list | tuple):
+            children = list(node)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"{what} nests tables or arrays more than {MAX_DEPTH} deep; "
+                f"expected at most {MAX_DEPTH} levels"
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
 class ModelConfig(Frozen):
     """The model: `cell` (a registered kind), then the options every cell shares, then
     the cell's own options (the rnn's nonlinearity, the lstm's forget_bias, ...), which
@@ -103,6 +129,10 @@ def _parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError(
+            f"--set: got a value nested too deeply to read; expected at most {MAX_DEPTH} levels"
+        ) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -137,6 +167,7 @@ def stored(data: dict[str, Any]) -> dict[str, Any]:
 
 def parse(data: dict[str, Any]) -> RunConfig:
     """The RunConfig of a config's contents, as far as the schema checks it."""
+    check_depth(data, "config: got data that")
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
@@ -147,13 +178,27 @@ def read_toml(path: str | Path, argument: str) -> dict[str, Any]:
     """A TOML file's contents; a ConfigError naming `argument` if it is missing or invalid."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw = f.read(MAX_TOML_BYTES + 1)  # bounded: a device or a huge file never ends
+        if len(raw) > MAX_TOML_BYTES:
+            raise ConfigError(
+                f"{argument}: got {str(path)!r}, larger than {MAX_TOML_BYTES >> 20} MiB; "
+                "expected a TOML file (a config is kilobytes)"
+            )
+        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"{argument}: got {str(path)!r}; expected an existing TOML file"
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{argument}: {path} is not valid TOML ({err})") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(
+            f"{argument}: {path} nests tables or arrays too deeply to read; "
+            f"expected at most {MAX_DEPTH} levels"
+        ) from None
+    check_depth(data, f"{argument}: {path}")
+    return data
 
 
 def read_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:

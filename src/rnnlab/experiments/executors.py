@@ -14,6 +14,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +28,9 @@ from typing import Any, Protocol
 from rnnlab.experiments.runner import one_line, run_one
 
 EXECUTORS = ("local", "ray")
+# How long joining a Ray cluster may take before it is an error. ray.init itself retries for
+# minutes, logging to stderr, when nothing (or not Ray) answers at the address.
+RAY_CONNECT_TIMEOUT = 30.0
 
 
 class Executor(Protocol):
@@ -155,6 +162,8 @@ class RayExecutor:
         self._ray: Any = ray
         self._started = not ray.is_initialized()
         if self._started:
+            if address:
+                check_ray_address(address)  # joins in a bounded time, or says why not
             try:
                 if address:
                     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -189,6 +198,63 @@ class RayExecutor:
         self._refs.clear()
         if self._started:
             self._ray.shutdown()
+
+
+# Joins the cluster in a process of its own, so that a join that hangs can be killed and its
+# logs never reach our stderr.
+_RAY_PROBE = """
+import logging, sys
+import ray
+ray.init(address=sys.argv[1], logging_level=logging.ERROR, log_to_driver=False)
+ray.shutdown()
+"""
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The (host, port) a Ray address names (`host:port`, `ray://host:port`), or None for
+    one that names no socket (`auto`, `local`)."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_ray_address(address: str, timeout: float | None = None) -> None:
+    """A one-line ValueError unless a Ray cluster at `address` can be joined within
+    `timeout` seconds (default RAY_CONNECT_TIMEOUT): first the socket (refused or
+    unreachable fails at once), then a join in a child process, killed at the deadline."""
+    timeout = RAY_CONNECT_TIMEOUT if timeout is None else timeout
+    what = f"--address: got {address!r}"
+    expected = "expected the address of a running Ray cluster's head (ray start --head prints it)"
+    target = _host_port(address)
+    if target is not None:
+        try:
+            socket.create_connection(target, timeout=min(timeout, 5.0)).close()
+        except OSError as err:  # refused, unreachable, unknown host, no answer
+            reason = err.strerror or type(err).__name__
+            raise ValueError(f"{what}; nothing answers there ({reason}); {expected}") from None
+    with tempfile.TemporaryFile() as log:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _RAY_PROBE, address],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own group: killed whole at the deadline
+        )
+        try:
+            code = child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise ValueError(
+                f"{what}; no Ray cluster answered within {timeout:g} s; {expected}"
+            ) from None
+        if code != 0:
+            log.seek(0)
+            lines = [line for line in log.read().decode(errors="replace").splitlines() if line]
+            reason = lines[-1].strip()[:200] if lines else f"exit code {code}"
+            raise ValueError(f"{what}; could not join Ray ({reason}); {expected}")
 
 
 def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:

@@ -4,7 +4,9 @@
     history = train(run, "results/runs/" + run.config.run_id)
 
 `prepare` builds the task and the model (seeded from train.seed) exactly once; building is
-what checks the task's parameters and the model's, so a config that prepares is valid.
+what checks the task's parameters and the model's, so a config that prepares is valid. In
+between, the run's memory, estimated from its sizes, is checked against the limit
+(rnnlab.experiments.limits), before the model or any data is allocated.
 Every user of a run takes the PreparedRun: `train`, the sweep worker (runner.run_one, which
 trusts the driver's validation and only builds), `rnnlab diagnose` and `rnnlab sample`.
 `validate` is for the sweep driver, which checks every point before anything runs and keeps
@@ -24,6 +26,7 @@ from rnnlab.diagnostics.verdict import RunInfo
 from rnnlab.engine.model import SequenceModel
 from rnnlab.engine.model import build as build_model
 from rnnlab.experiments.config import ConfigError, RunConfig, parse, read_config
+from rnnlab.experiments.limits import check_budget, check_inputs
 from rnnlab.tasks.base import Task
 from rnnlab.train.history import History
 from rnnlab.train.loop import fit
@@ -118,8 +121,13 @@ def build_task(config: RunConfig) -> Task:
 
 
 def build(config: RunConfig) -> tuple[SequenceModel, Task]:
-    """The model (seeded from train.seed) and the task a config describes."""
+    """The model (seeded from train.seed) and the task a config describes, once the run is
+    known to fit in memory (rnnlab.experiments.limits): a file the task reads is checked
+    before it is read, the whole run's estimate before the model is built. Building the task
+    allocates nothing but charlm's text; its validation set is drawn when first used."""
+    check_inputs(config)
     task = build_task(config)
+    check_budget(config, task)
     m = config.model
     try:
         model = build_model(

@@ -15,7 +15,9 @@ section is a list of variants, each setting several of its fields while the base
 gives the rest (cells have different options):
     model = [{ cell = "rnn", nonlinearity = "relu", init = "identity" }, { cell = "lstm" }]
 Every point is validated before anything runs or is written; points that give the same
-config run once.
+config run once. A grid has at most MAX_POINTS points (the product of the axes' lengths,
+before `exclude`), checked before any point is made: validation takes about a millisecond
+a point, so the limit also bounds the wait before the first run starts.
 `run_sweep` drives the runs through an executor and records every result in the store.
 """
 
@@ -25,6 +27,7 @@ import copy
 import inspect
 import itertools
 import json
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,13 +39,15 @@ from pydantic import BaseModel
 
 from rnnlab import tasks
 from rnnlab.engine.cells import CELLS
-from rnnlab.experiments.config import ConfigError, ModelConfig, RunConfig, read_toml
+from rnnlab.experiments.config import ConfigError, ModelConfig, RunConfig, check_depth, read_toml
 from rnnlab.experiments.executors import Executor
 from rnnlab.experiments.prepared import validate
 from rnnlab.experiments.runner import one_line
 from rnnlab.experiments.select import flatten
 from rnnlab.experiments.store import Store
 from rnnlab.tasks.base import task_class
+
+MAX_POINTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,17 +130,28 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
         node[last] = copy.deepcopy(value)
 
 
-def _same(a: Any, b: Any) -> bool:
-    """TOML equality without Python's 1 == 1.0 == True."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+def _canonical(value: Any) -> str:
+    """A TOML value as canonical JSON: equal for equal values, without Python's
+    1 == 1.0 == True (a TOML date, which no config field takes, by its repr)."""
+    return json.dumps(value, sort_keys=True, default=lambda v: f"{type(v).__name__} {v!r}")
+
+
+def _brief(values: list[Any]) -> str:
+    """A list's repr, cut short when long: an axis may hold thousands of values."""
+    text = repr(values)
+    if len(text) <= 100:
+        return text
+    return f"[{', '.join(repr(v) for v in values[:3])}, …] ({len(values)} values)"
 
 
 def _label(point: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in point.items())
 
 
-def expand(data: dict[str, Any]) -> Sweep:
-    """The validated grid of a sweep file's contents (a base config plus [sweep])."""
+def expand(data: dict[str, Any], max_points: int = MAX_POINTS) -> Sweep:
+    """The validated grid of a sweep file's contents (a base config plus [sweep]), of at
+    most `max_points` points (before `exclude`)."""
+    check_depth(data, "sweep: got data that")
     data = copy.deepcopy(data)
     table = data.pop("sweep", None)
     if not isinstance(table, dict):
@@ -144,14 +160,30 @@ def expand(data: dict[str, Any]) -> Sweep:
         )
     raw_exclude = table.pop("exclude", [])
     axes = flatten(table)
-    base_task = data.get("task", {}).get("name", RunConfig().task.name)
-    task_names = [str(n) for n in axes.get("task.name", [base_task]) if isinstance(n, str)]
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"sweep.{key}: got {values!r}; expected a non-empty list of values")
-        if any(_same(v, w) for i, v in enumerate(values) for w in values[:i]):
-            raise ConfigError(f"sweep.{key}: got {values!r}; expected distinct values")
-        known = [n for n in task_names if n in tasks.names()]
+            shown = _brief(values) if isinstance(values, list) else repr(values)
+            raise ConfigError(f"sweep.{key}: got {shown}; expected a non-empty list of values")
+    n_points = math.prod(len(values) for values in axes.values())
+    if n_points > max_points:  # before a single point is made
+        sizes = " × ".join(f"{key} {len(values)}" for key, values in axes.items())
+        raise ConfigError(
+            f"sweep: got {n_points} points ({sizes}); expected at most {max_points} "
+            "(rnnlab sweep --max-points N allows more)"
+        )
+    base_task = data.get("task", {}).get("name", RunConfig().task.name)
+    task_names = [str(n) for n in axes.get("task.name", [base_task]) if isinstance(n, str)]
+    known = [n for n in task_names if n in tasks.names()]
+    canonical = {key: [_canonical(v) for v in values] for key, values in axes.items()}
+    for key, values in axes.items():
+        seen: set[str] = set()
+        for value, text in zip(values, canonical[key], strict=True):
+            if text in seen:  # a set: linear in the axis's length
+                raise ConfigError(
+                    f"sweep.{key}: got {_brief(values)}; expected distinct values "
+                    f"({value!r} is there twice)"
+                )
+            seen.add(text)
         if "." not in key and all(isinstance(v, dict) for v in values):  # section variants
             for variant in values:
                 for inner in flatten(variant):
@@ -160,9 +192,8 @@ def expand(data: dict[str, Any]) -> Sweep:
             _check_field(key, known)
 
     if not isinstance(raw_exclude, list) or not all(isinstance(e, dict) for e in raw_exclude):
-        raise ConfigError(
-            f"sweep.exclude: got {raw_exclude!r}; expected a list of tables of axis values"
-        )
+        shown = _brief(raw_exclude) if isinstance(raw_exclude, list) else repr(raw_exclude)
+        raise ConfigError(f"sweep.exclude: got {shown}; expected a list of tables of axis values")
     exclude = [_flatten_to_axes(e, axes) for e in raw_exclude]
     for entry in exclude:
         for key, value in entry.items():
@@ -170,16 +201,22 @@ def expand(data: dict[str, Any]) -> Sweep:
                 raise ConfigError(
                     f"sweep.exclude: got key {key!r}; expected one of the axes {', '.join(axes)}"
                 )
-            if not any(_same(value, v) for v in axes[key]):
+            if _canonical(value) not in canonical[key]:
                 raise ConfigError(
-                    f"sweep.exclude.{key}: got {value!r}; expected one of {axes[key]!r}"
+                    f"sweep.exclude.{key}: got {value!r}; expected one of {_brief(axes[key])}"
                 )
+    # an exclude entry as the index of its value on each axis it names
+    names = list(axes)
+    excluded = [
+        [(names.index(k), canonical[k].index(_canonical(v))) for k, v in entry.items()]
+        for entry in exclude
+    ]
 
-    points, configs, seen = [], [], set()
-    for values in itertools.product(*axes.values()):
-        point = dict(zip(axes, values, strict=True))
-        if any(all(_same(point[k], v) for k, v in e.items()) for e in exclude):
+    points, configs, seen_ids = [], [], set()
+    for index in itertools.product(*(range(len(values)) for values in axes.values())):
+        if any(all(index[axis] == i for axis, i in entry) for entry in excluded):
             continue
+        point = {key: axes[key][i] for key, i in zip(names, index, strict=True)}
         run = copy.deepcopy(data)
         for key, value in point.items():
             _set(run, key, value)
@@ -187,8 +224,8 @@ def expand(data: dict[str, Any]) -> Sweep:
             config = validate(run)
         except ConfigError as err:
             raise ConfigError(f"{err} (in sweep point {_label(point)})") from None
-        if config.run_id not in seen:
-            seen.add(config.run_id)
+        if config.run_id not in seen_ids:
+            seen_ids.add(config.run_id)
             points.append(point)
             configs.append(config)
     if not configs:
@@ -196,8 +233,8 @@ def expand(data: dict[str, Any]) -> Sweep:
     return Sweep(axes, exclude, points, configs)
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    return expand(read_toml(path, "sweep"))
+def load_sweep(path: str | Path, max_points: int = MAX_POINTS) -> Sweep:
+    return expand(read_toml(path, "sweep"), max_points)
 
 
 # --- driving -------------------------------------------------------------------------------

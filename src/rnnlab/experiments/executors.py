@@ -160,10 +160,10 @@ class RayExecutor:
                 "`pip install 'rnnlab[ray]'` first, or --executor local"
             ) from None
         self._ray: Any = ray
+        if address:  # even where this process is already in a cluster: the address is checked
+            check_ray_address(address)  # joins in a bounded time, or says why not
         self._started = not ray.is_initialized()
         if self._started:
-            if address:
-                check_ray_address(address)  # joins in a bounded time, or says why not
             try:
                 if address:
                     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)

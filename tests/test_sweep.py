@@ -264,3 +264,16 @@ def test_ctrl_c_records_nothing_as_failed_and_a_rerun_finishes(tmp_path, monkeyp
         counts = run_sweep(grid.configs, store, executors.InlineExecutor(quiet=True))
         assert [store.get(c.run_id).status for c in grid.configs] == ["done"] * 3
     assert counts.failed == 0 and counts.finished_before == 1
+
+
+def test_section_variants_name_their_task_and_share_no_field_with_an_axis():
+    """A [task] variant may name another task (its parameters are that task's); a field set
+    both by a variant and by an axis is an error, not whichever comes last."""
+    base = {"task": {"name": "copy", "T": 30}, "train": {"steps": 2}}
+    variants = [{"name": "copy"}, {"name": "adding", "variant": "hochreiter1997"}]
+    grid = expand(base | {"sweep": {"task": variants}})
+    assert [c.task.name for c in grid.configs] == ["copy", "adding"]
+    assert grid.configs[1].task_params["variant"] == "hochreiter1997"
+    clash = {"model": [{"cell": "lstm"}], "model.cell": ["rnn", "gru"]}
+    with pytest.raises(ConfigError, match=r"^sweep\.model: sets cell, which the axis model\.cell"):
+        expand(base | {"sweep": clash})

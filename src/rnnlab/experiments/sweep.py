@@ -173,7 +173,18 @@ def expand(data: dict[str, Any], max_points: int = MAX_POINTS) -> Sweep:
         )
     base_task = data.get("task", {}).get("name", RunConfig().task.name)
     task_names = [str(n) for n in axes.get("task.name", [base_task]) if isinstance(n, str)]
+    task_names += [  # a [task] variant may name its own task
+        v["name"] for v in axes.get("task", []) if isinstance(v, dict) and "name" in v
+    ]
     known = [n for n in task_names if n in tasks.names()]
+    for key, values in axes.items():  # a field set by a variant and by an axis: which wins?
+        if "." not in key and all(isinstance(v, dict) for v in values):
+            for inner in {i for v in values for i in flatten(v)}:
+                if f"{key}.{inner}" in axes:
+                    raise ConfigError(
+                        f"sweep.{key}: sets {inner}, which the axis {key}.{inner} also sets; "
+                        "expected each field on one axis"
+                    )
     canonical = {key: [_canonical(v) for v in values] for key, values in axes.items()}
     for key, values in axes.items():
         seen: set[str] = set()

@@ -211,3 +211,17 @@ def test_what_a_review_found_is_one_line_or_fixed():
     assert parse(stored(old)).model.cell_options == {}
     with pytest.raises(ConfigError, match=r"^model\.nonlinearity: got 'tanh', but only"):
         parse(old)  # a config a user writes is held to the new rule
+
+
+def test_sample_length_is_bounded_before_any_step():
+    """`rnnlab sample --length 10**12` was a MemoryError traceback; it is one line now."""
+    import pytest
+
+    import rnnlab
+
+    task = get("charlm", T=5)
+    model = rnnlab.LSTM(input_size=task.input_size, hidden_size=4, output_size=task.output_size)
+    with pytest.raises(
+        ValueError, match=r"^length: got 1000000000000; expected an integer 0 <= length <= 1000000$"
+    ):
+        task.sample(model, np.random.default_rng(0), "A", 1.0, 10**12)

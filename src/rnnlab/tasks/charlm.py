@@ -50,6 +50,8 @@ class Forward(Protocol):
     def forward(self, X: Array, h0: Any) -> tuple[Array, Any]: ...
 
 
+MAX_SAMPLE = 1_000_000  # characters `sample` may write
+
 def read_text(path: str | Path | None) -> str:
     """The file's text, or the packaged tiny Shakespeare when `path` is None. The file must
     be a regular file (not /dev/zero, a FIFO or a folder) of at most MAX_TEXT_BYTES, checked
@@ -259,7 +261,8 @@ class CharLMTask(Task):
             lambda v: v >= 0,
             "a number >= 0 (0: the most likely character each step)",
         )
-        length = check_int("length", length, 0)
+        # one step per character: a million is hours already, and bounds the text's memory
+        length = check_int("length", length, 0, MAX_SAMPLE)
         o, state = model.forward(ids[:, None], None)  # (P, 1, K)
         if o.shape[-1] != len(self.vocab):
             raise ValueError(

@@ -9,7 +9,6 @@ digest never hides what the loader itself must refuse.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -61,9 +60,6 @@ every = 2
 probe_size = 4
 jacobians = 1
 """
-# the resource budget prepare() checks (rnnlab.experiments.limits) refuses a config's huge
-# sizes; until it is in, they fail as MemoryError and these cases are expected to fail
-BUDGET = importlib.util.find_spec("rnnlab.experiments.limits") is not None
 
 
 # --- running the CLI and comparing folders ----------------------------------------------------
@@ -407,9 +403,6 @@ def test_checkpoint_links_and_special_files_are_refused(store, tmp_path):
             load_checkpoint(path)
 
 
-@pytest.mark.xfail(
-    not BUDGET, reason="the resource budget in prepare() is another branch's", strict=True
-)
 @pytest.mark.parametrize(("key", "value"), [("model.hidden_size", 10**9), ("task.val_size", 10**9)])
 def test_a_checkpoint_s_config_with_huge_sizes_is_one_line(store, key, value):
     """The config in a checkpoint decides what is allocated: it passes the same validation

@@ -64,32 +64,13 @@ def test_a_diverged_run_resumed_ends_as_it_did_uninterrupted(tmp_path):
     assert _files(tmp_path / "whole") == before
 
     # killed at step k − 1, before the blow-up: the resume diverges at k, as the whole run did
-    diagnostics = None  # a diagnosis at the short run's last step would not be in `whole`
-    fit(
-        _model(1.34),
-        task,
-        _config(k - 1),
-        out=tmp_path / "part",
-        quiet=True,
-        diagnostics=diagnostics,
-    )
-    part = fit(
-        _model(1.34),
-        task,
-        _config(200),
-        out=tmp_path / "part",
-        resume=True,
-        quiet=True,
-        diagnostics=diagnostics,
-    )
-    plain = fit(
-        _model(1.34),
-        task,
-        _config(200),
-        out=tmp_path / "plain",
-        quiet=True,
-        diagnostics=diagnostics,
-    )
+    def run(steps: int, out: str, resume: bool = False):
+        # no diagnoses: one at the short run's last step would not be in the whole run
+        return fit(_model(1.34), task, _config(steps), out=tmp_path / out, resume=resume,
+                   quiet=True, diagnostics=None)  # fmt: skip
+
+    run(k - 1, "part")
+    part, plain = run(200, "part", resume=True), run(200, "plain")
     assert part.diverged_at == plain.diverged_at == k
     assert json.dumps(part.to_dict()) == json.dumps(plain.to_dict())
 

@@ -25,6 +25,7 @@ import numpy as np
 from rnnlab.arrays import Array
 from rnnlab.diagnostics._common import check_step, indices, select
 from rnnlab.diagnostics.spectra import singular_values
+from rnnlab.engine.cells.base import index as index_cache
 from rnnlab.engine.model import SequenceModel, Trace
 
 
@@ -90,7 +91,7 @@ def jacobian_products(
     for layer, lt in enumerate(trace.layers):
         p = model.cell.prepare(model.layer_params(layer))  # as the steps read them
         jacobians = (
-            model.cell.jacobian(lt.caches[j - 1]._make(a[index] for a in lt.caches[j - 1]), p)
+            model.cell.jacobian(index_cache(lt.caches[j - 1], index), p)  # J_j, (n, S, S)
             for j in range(t, 0, -1)
         )
         gamma, sigma, _ = pascanu_bound(model, layer, t)

@@ -12,6 +12,9 @@ sharing no code with rnnlab. It declares:
                          inputs); probe is what the activation statistics read:
                          (φ's name, φ's output, carry gate's name or None, its values or None)
     blocks(p, H)         the recurrent matrices (numpy) the spectra read, by block name
+    output(cell, p, h, u)
+                         what the layer hands on, from its states h_1..h_T (T, B, H) and its
+                         inputs u (T, B, D); None: h itself
 
 `cell` is the rnnlab cell object; a reference reads only its options (`cell.nonlinearity`).
 The sequence model around the steps (layers, readout, losses) is `forward_loss`, below.
@@ -40,6 +43,7 @@ class Reference(NamedTuple):
     shapes: Callable[[int, int], dict[str, tuple[int, ...]]]
     step: Callable[..., tuple[tuple[Tensor, ...], tuple]]
     blocks: Callable[[dict[str, Any], int], dict[str, Any]]
+    output: Callable[..., Tensor] | None = None
 
 
 # --- Elman RNN: h_t = φ(U x_t + W h_{t−1} + b) --------------------------------------------
@@ -178,6 +182,68 @@ MINLSTM = Reference(
 )
 
 
+# --- LRU (Orvieto et al. 2023): x_t = λ x_{t−1} + γ B u_t, in complex arithmetic ----------
+
+
+def _lru_lambda(cell, p):
+    """λ (N,) complex, and γ."""
+    if cell.parameterisation == "direct":
+        lam = torch.complex(p["lam_re"], p["lam_im"])
+    else:
+        lam = torch.exp(torch.complex(-torch.exp(p["nu"]), torch.exp(p["theta"])))
+    gamma = torch.sqrt(1 - lam.abs() ** 2) if cell.normalise else torch.ones_like(lam.real)
+    return lam, gamma
+
+
+def _lru_step(cell, p, ax, state, act):
+    """The real state [Re x; Im x] read as complex x; ax = [Re; Im] of B u + b."""
+    (h_prev,) = state
+    N = h_prev.shape[-1] // 2
+    lam, gamma = _lru_lambda(cell, p)
+    x = torch.complex(h_prev[..., :N], h_prev[..., N:])
+    v = torch.complex(ax[..., :N], ax[..., N:])
+    x = lam * x + gamma * v
+    h = torch.cat([x.real, x.imag], dim=-1)
+    return (h,), ("identity", h, None, None)
+
+
+def _lru_output(cell, p, h, u):
+    """y = Re(C̃ x) + D u with C̃ = C[:, :N] − i C[:, N:]; out = y + GELU(M y + m)."""
+    N = h.shape[-1] // 2
+    x = torch.complex(h[..., :N], h[..., N:])
+    C = torch.complex(p["C"][:, :N], -p["C"][:, N:])
+    y = (x @ C.T).real + u @ p["D"].T
+    if cell.mixing == "none":
+        return y
+    return y + torch.nn.functional.gelu(y @ p["M"].T + p["m"])
+
+
+def _lru_blocks(p, H):
+    N = H // 2
+    lam = np.exp(-np.exp(p["nu"]) + 1j * np.exp(p["theta"]))
+    W = np.zeros((H, H))
+    W[:N, :N] = W[N:, N:] = np.diag(lam.real)
+    W[:N, N:], W[N:, :N] = -np.diag(lam.imag), np.diag(lam.imag)
+    return {"W": W}
+
+
+LRU = Reference(
+    shapes=lambda D, H: {
+        "U": (H, D),
+        "b": (H,),
+        "D": (H, D),
+        "nu": (H // 2,),
+        "theta": (H // 2,),
+        "C": (H, H),
+        "M": (H, H),
+        "m": (H,),
+    },
+    step=_lru_step,
+    blocks=_lru_blocks,
+    output=_lru_output,
+)
+
+
 REFERENCES: dict[str, Reference] = {
     "rnn": RNN,
     "lstm": LSTM,
@@ -186,6 +252,7 @@ REFERENCES: dict[str, Reference] = {
     "exprnn": EXPRNN,
     "mingru": MINGRU,
     "minlstm": MINLSTM,
+    "lru": LRU,
 }
 
 
@@ -202,6 +269,12 @@ def layer_forward(cell, ref: Reference, p, inputs: Tensor, state0, act: Act = AC
         states.append(state)
         probes.append(probe)
     return states, probes
+
+
+def layer_output(cell, ref: Reference, p, states, inputs: Tensor) -> Tensor:
+    """What a layer hands on, (T, B, H), from layer_forward's states and its inputs."""
+    h = torch.stack([s[0] for s in states])
+    return h if ref.output is None else ref.output(cell, p, h, inputs)
 
 
 def forward_loss(
@@ -222,7 +295,7 @@ def forward_loss(
     for layer in range(num_layers):
         p = {k[: -len(f"_{layer}")]: v for k, v in P.items() if k.endswith(f"_{layer}")}
         states, _ = layer_forward(cell, ref, p, inputs, tuple(s[layer] for s in h0), act)
-        inputs = torch.stack([s[0] for s in states])  # (T, B, H)
+        inputs = layer_output(cell, ref, p, states, inputs)  # (T, B, H)
     o = inputs @ P["V"].T + P["c"]  # (T, B, K)
     B = X.shape[1]
     if loss == "cross_entropy":

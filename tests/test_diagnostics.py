@@ -371,11 +371,14 @@ def test_history_spikes_and_non_finite_steps():
 def test_remedies_are_ranked_and_say_what_is_in_use():
     tanh = RunInfo(cell="rnn", nonlinearity="tanh", init="pytorch")
     names = [r.name for r in remedies("vanishing", tanh, None)]
-    assert names == ["relu_identity", "gated_cell", "orthogonal_w"]
+    modern = ["orthogonal_cell", "diagonal_linear"]
+    assert names == ["relu_identity", "gated_cell", "orthogonal_w", *modern]
     irnn = RunInfo(cell="rnn", nonlinearity="relu", init="identity")
     ranked = remedies("vanishing", irnn, None)
     assert [(r.name, r.in_use) for r in ranked] == [
         ("gated_cell", False),
+        ("orthogonal_cell", False),
+        ("diagonal_linear", False),
         ("relu_identity", True),
         ("orthogonal_w", True),
     ]
@@ -383,10 +386,22 @@ def test_remedies_are_ranked_and_say_what_is_in_use():
     ranked = remedies("exploding", clipped, 3.0)
     assert [(r.name, r.in_use) for r in ranked] == [
         ("orthogonal_w", False),
+        ("orthogonal_cell", False),
         ("clip_norm", True),
         ("gated_cell", True),
     ]
-    assert "6" in ranked[1].action  # 2 × the median norm 3
+    assert "6" in ranked[2].action  # 2 × the median norm 3
+    # each modern remedy names its paper, and the cell that already is one says so
+    for r in remedies("vanishing", RunInfo(cell="rnn", nonlinearity="tanh"), None)[-2:]:
+        assert "20" in r.action and "cell='" in r.action
+    lru = [(r.name, r.in_use) for r in remedies("vanishing", RunInfo(cell="lru"), None)]
+    assert lru == [("ring_radius", False), ("train_longer", False)]
+    mingru = remedies("vanishing", RunInfo(cell="mingru"), None)
+    assert [(r.name, r.in_use) for r in mingru] == [
+        ("train_longer", False),
+        ("diagonal_linear", True),
+        ("gated_cell", True),
+    ]
 
 
 def test_diagnosis_is_json_safe_readable_and_changes_nothing():

@@ -98,7 +98,7 @@ def weight_contributions(model: SequenceModel, trace: Trace, X: Array) -> tuple[
         g_ax = _gram(lt.dax)
         g_ah = g_ax if lt.dah is lt.dax else _gram(lt.dah)  # only GRU's differ
         dW.append(_norm_from_grams(g_ah, _gram(lt.h[:-1])))
-        inputs = X if layer == 0 else trace.layers[layer - 1].h[1:]
+        inputs = X if layer == 0 else trace.layers[layer - 1].out
         if inputs.ndim == 2:  # token ids: one-hot x_b · x_b' is 1 when the ids agree
             g_x = (inputs[:, :, None] == inputs[:, None, :]).astype(np.float64)
         else:
@@ -267,16 +267,22 @@ def _masked_bptt(
     _, do = LOSS_FNS[loss](trace.outputs[rows, index], Y[rows, index], mask[rows, index])
     n = do.shape[1]
     do *= n / B  # the loss averages over the whole batch, not over the n measured
-    dh_above = np.zeros((t, n, model.hidden_size), dtype=do.dtype)
-    dh_above[t - 1] = do[0] @ model.params["V"]  # backprop into h_t through the readout
+    dout = np.zeros((t, n, model.hidden_size), dtype=do.dtype)
+    dout[t - 1] = do[0] @ model.params["V"]  # backprop into out_t through the readout
     deltas: list[Array] = [np.empty(0)] * model.num_layers
+    rows = (slice(0, t), index)
     for layer in reversed(range(model.num_layers)):
         lt, p = trace.layers[layer], model.layer_params(layer)
-        caches = index_cache(model.cell.stack(lt.caches[:t]), (slice(None), index))  # (t, n, ·)
+        caches = index_cache(model.cell.stack(lt.caches[:t]), rows)  # (t, n, ·)
+        out_cache = tuple(a[rows] for a in lt.out_cache)
+        # through the output map into h_t (identity for most cells)
+        dh_above, du, _ = model.cell.output_vjp(p, out_cache, lt.h[1:][rows], None, dout)
         layer_deltas, dax = backprop(model.cell, p, caches, dh_above)
         deltas[layer] = layer_deltas[0]
         if layer > 0:
-            dh_above = dax @ p["U"]  # (t, n, H), backprop into the layer below
+            dout = dax @ p["U"]  # (t, n, H), backprop into the layer below
+            if du is not None:
+                dout += du
     return deltas
 
 

@@ -45,6 +45,9 @@ REMEDIES = (
     "forget_bias",
     "gated_cell",
     "orthogonal_w",
+    "orthogonal_cell",
+    "diagonal_linear",
+    "ring_radius",
 )
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
 RATIO = r"$\|\partial L_t/\partial h_{t-\tau}\| / \|\partial L_t/\partial h_t\|$"
@@ -385,7 +388,7 @@ def remedies(
     if label not in LABELS:
         raise ValueError(f"label: got {label!r}; expected one of {', '.join(LABELS)}")
     if label == "exploding":
-        order = ["clip_norm", "orthogonal_w", "gated_cell"]
+        order = ["clip_norm", "orthogonal_w", "orthogonal_cell", "gated_cell"]
     elif label == "healthy":
         order = ["clip_norm"]
     else:  # vanishing or stuck: what the cell ranks first
@@ -453,6 +456,35 @@ def _remedy(
             r"$h_t = z \odot h_{t-1} + \ldots$ in a "
             "GRU) passes gradients back through diag(f) or diag(z), which W does not multiply",
             in_use=cell_type(run.cell).carry is not None,
+        )
+    if name == "orthogonal_cell":
+        return Remedy(
+            name,
+            "use an expRNN (cell='exprnn'): W = exp(A − Aᵀ) stays orthogonal through "
+            "training (Lezcano-Casado & Martínez-Rubio 2019)",
+            r"$\|W^{\tau}\| = 1$ at every lag τ, so the recurrence neither shrinks nor grows "
+            r"the gradient; only $\phi'$ can (modReLU keeps it 1 on the active units)",
+            in_use=run.cell == "exprnn",
+        )
+    if name == "diagonal_linear":
+        return Remedy(
+            name,
+            "use an LRU (cell='lru'; Orvieto et al. 2023), or a minGRU/minLSTM "
+            "(cell='mingru'; Feng et al. 2024)",
+            r"no $\phi'$ in the recurrence: $J_t = \operatorname{diag}(\lambda)$ (LRU) or "
+            r"$\operatorname{diag}(1 - z_t)$ (minGRU), so the gradient over τ steps is "
+            r"$\max_j |\lambda_j|^{\tau}$, set by the initialisation and learned",
+            in_use=run.cell in ("lru", "mingru", "minlstm"),
+        )
+    if name == "ring_radius":
+        return Remedy(
+            name,
+            "draw λ closer to the unit circle: r_min = 0.9, r_max = 0.999 (the LRU paper's "
+            "long-range setting; Orvieto et al. 2023)",
+            r"a mode keeps $|\lambda|^{\tau}$ of its gradient over τ steps: to keep a "
+            r"thousandth over τ steps it needs $|\lambda| \ge 10^{-3/\tau}$ (0.9986 at "
+            r"τ = 5000, 0.986 at τ = 500)",
+            in_use=False,
         )
     in_use = run.init in ("orthogonal", "identity") or run.spectral_radius is not None
     if label == "exploding":

@@ -74,6 +74,11 @@ class SequenceModel:
         self.cell = cell if isinstance(cell, Cell) else make_cell(cell, **options)
         self.input_size = checks.check_positive_int("input_size", input_size)
         self.hidden_size = checks.check_positive_int("hidden_size", hidden_size)
+        if hidden_size % self.cell.hidden_multiple:
+            raise ValueError(
+                f"hidden_size: got {hidden_size}; {self.cell.named()} needs a multiple of "
+                f"{self.cell.hidden_multiple}"
+            )
         self.output_size = checks.check_positive_int("output_size", output_size)
         self.num_layers = checks.check_positive_int("num_layers", num_layers)
         self.dtype = checks.check_dtype(dtype)
@@ -173,13 +178,14 @@ class SequenceModel:
                 ax = _rows(inputs, p["U"].T)  # (T, B, G), one GEMM over all T·B rows
                 ax += p["b"]
             trace = unroll(self.cell, p, ax, tuple(s[layer] for s in state0))
+            trace.output, trace.out_cache = self.cell.output(p, trace.h[1:], inputs)
             traces.append(trace)
-            inputs = trace.h[1:]  # (T, B, H)
+            inputs = trace.out  # (T, B, H)
         return traces
 
     def _readout(self, traces: list[LayerTrace]) -> Array:
-        """o_t = V h_t + c from the top layer's states: (T, B, K)."""
-        return _rows(traces[-1].h[1:], self.params["V"].T) + self.params["c"]
+        """o_t = V out_t + c from the top layer's output (its h_t, for most cells): (T, B, K)."""
+        return _rows(traces[-1].out, self.params["V"].T) + self.params["c"]
 
     @one_blas_thread
     def forward(self, X: Array, h0: State | None = None) -> tuple[Array, State]:
@@ -226,17 +232,21 @@ class SequenceModel:
         traces, o, L, do = self._forward_loss(X, Y, loss, mask, h0)
         T, B, K = o.shape
         V = self.params["V"]
-        h_top = traces[-1].h[1:]  # (T, B, H)
+        out_top = traces[-1].out  # (T, B, H)
         grads: dict[str, Array] = {}
-        grads["V"] = matmul(do.reshape(T * B, K).T, h_top.reshape(T * B, -1))  # backprop into V
+        grads["V"] = matmul(do.reshape(T * B, K).T, out_top.reshape(T * B, -1))  # into V
         grads["c"] = do.sum(axis=(0, 1))
-        dh_above = _rows(do, V)  # (T, B, H), backprop into h_t through the readout
+        dout = _rows(do, V)  # (T, B, H), backprop into out_t through the readout
         dX: Array | None = None
         for layer in reversed(range(self.num_layers)):
             p, trace = self.layer_params(layer), traces[layer]
+            inputs = X if layer == 0 else traces[layer - 1].out
+            # backprop through the output map into h_t (and straight into its inputs)
+            dh_above, du, out_grads = self.cell.output_vjp(
+                p, trace.out_cache, trace.h[1:], inputs, dout
+            )
             dax, dah = bptt(self.cell, p, trace, dh_above)
             G = dax.shape[2]
-            inputs = X if layer == 0 else traces[layer - 1].h[1:]
             if inputs.ndim == 2:  # token ids: scatter-add rows into the used columns of U
                 dUT = np.zeros(p["U"].T.shape, dtype=self.dtype)
                 np.add.at(dUT, inputs.ravel(), dax.reshape(T * B, G))
@@ -244,13 +254,16 @@ class SequenceModel:
             else:
                 grads[f"U_{layer}"] = matmul(dax.reshape(T * B, G).T, inputs.reshape(T * B, -1))
             grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
-            recurrent = self.cell.recurrent_grads(p, trace.h[:-1], dah)
-            recurrent |= self.cell.phi_grads(p, trace.h[1:], dax)
+            recurrent = self.cell.recurrent_grads(p, trace) | out_grads
             grads |= {f"{k}_{layer}": v for k, v in recurrent.items()}
-            if layer > 0:
-                dh_above = _rows(dax, p["U"])  # (T, B, H), backprop into the layer below
-            elif input_grad and inputs.ndim == 3:
-                dX = _rows(dax, p["U"])  # (T, B, D), backprop into X
+            if layer > 0 or (input_grad and inputs.ndim == 3):
+                dinputs = _rows(dax, p["U"])  # (T, B, D), backprop into the layer's inputs
+                if du is not None:
+                    dinputs += du
+                if layer > 0:
+                    dout = dinputs  # into the output of the layer below
+                else:
+                    dX = dinputs
         grads = {k: grads[k] for k in self.params}  # same key order as params
         dh0 = _stack_states([[d[0] for d in tr.deltas or []] for tr in traces])
         return BPTTResult(L, grads, Trace(traces, o, dX), dh0)

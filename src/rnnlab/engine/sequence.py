@@ -34,7 +34,9 @@ class LayerTrace:
     deltas[k] is ∂L/∂states[k], each (T+1, B, H): the total gradient, through every path.
     dax (T, B, G) is ∂L/∂(U x_t + b); dah (T, B, G) is ∂L/∂(W h_{t−1}) (the same array
     except where a gate scales W h_{t−1}, as GRU's r). caches[t−1] is step t's cache, the
-    cell's NamedTuple.
+    cell's NamedTuple. out (T, B, H) is what the layer hands the layer above and the
+    readout (the cell's output map; h_1..h_T itself for most cells), out_cache what the
+    map's backward pass reads.
     """
 
     states: list[Array]
@@ -43,10 +45,16 @@ class LayerTrace:
     dax: Array | None = None
     dah: Array | None = None
     stacked: Any = field(default=None, repr=False)  # the caches as one (T, ·) Cache (scan)
+    output: Array | None = field(default=None, repr=False)
+    out_cache: tuple = field(default=(), repr=False)
 
     @property
     def h(self) -> Array:
         return self.states[0]
+
+    @property
+    def out(self) -> Array:
+        return self.states[0][1:] if self.output is None else self.output
 
     @property
     def delta(self) -> Array:

@@ -22,6 +22,7 @@ from rnnlab.engine.cells.base import Activations, Cell, GatedLinearCell
 from rnnlab.engine.cells.exprnn import ExpRNNCell
 from rnnlab.engine.cells.gru import GRUCell
 from rnnlab.engine.cells.indrnn import IndRNNCell
+from rnnlab.engine.cells.lru import LRUCell
 from rnnlab.engine.cells.lstm import LSTMCell
 from rnnlab.engine.cells.mingru import MinGRUCell
 from rnnlab.engine.cells.minlstm import MinLSTMCell
@@ -35,6 +36,7 @@ CELLS: dict[str, type[Cell]] = {
     ExpRNNCell.name: ExpRNNCell,
     MinGRUCell.name: MinGRUCell,
     MinLSTMCell.name: MinLSTMCell,
+    LRUCell.name: LRUCell,
 }
 
 
@@ -83,6 +85,7 @@ __all__ = [
     "GatedLinearCell",
     "GRUCell",
     "IndRNNCell",
+    "LRUCell",
     "LSTMCell",
     "MinGRUCell",
     "MinLSTMCell",

@@ -19,12 +19,18 @@ and its methods, besides step / coefficients / vjp / jacobian (see cells/__init_
     gamma                  γ = max |φ'| of a bounded cell; None for the others
     init_layer(...)        one layer's params, float64
     prepare(p)             the layer's params as `step` reads them (Wᵀ made contiguous)
-    recurrent_grads(...)   ∂L/∂ of the recurrent params, from ∂L/∂(W h_{t−1}) over all steps
-    phi_grads(p, h, dax)   ∂L/∂ of params inside φ (modReLU's bias), from h_1..h_T and dax
+    recurrent_grads(p, trace)
+                           ∂L/∂ of every param but U and b, from the layer's trace after
+                           BPTT (its states, caches, dax and dah = ∂L/∂(W h_{t−1}))
     recurrent_matrix(p)    the (G·H, H) matrix whose gate blocks the spectra read; None for
                            a cell without one (minGRU: no blocks in the spectra)
+    exact_rate(p)          ρ where the equations give ‖J_t ⋯ J_{t−τ+1}‖ = ρ^τ exactly (a
+                           diagonal linear recurrence: max |λ_j|); None elsewhere
     project(p)             the params after an update, put back inside the cell's constraint
     activations(h, cache)  what the activation statistics read
+    output(p, h, u)        what the layer hands the layer above and the readout, from its
+                           states and inputs (default: h itself), with output_vjp backwards
+    hidden_multiple        hidden_size must be a multiple of it (the LRU's [Re x; Im x]: 2)
 
 `PhiCell` adds what a cell with h_t = φ(a_t) derives from its option φ alone (the Elman RNN,
 IndRNN and expRNN subclass it). `GatedLinearCell` is a cell whose recurrence is
@@ -74,6 +80,8 @@ class Cell(ABC):
     Cache: ClassVar[type[Any]]  # the NamedTuple step returns
     # ∂L/∂(W h_{t−1}) differs from ∂L/∂(U x_t + b) only where a gate scales W h_{t−1} (GRU)
     separate_dah: ClassVar[bool] = False
+    hidden_multiple: ClassVar[int] = 1
+    output_arrays: ClassVar[int] = 0  # (T, B, H) arrays `output` keeps per layer
 
     @property
     def gates(self) -> int:
@@ -113,19 +121,18 @@ class Cell(ABC):
         # every step multiplies by Wᵀ: one contiguous copy beats T products on a transposed view
         return p | {"W_T": np.ascontiguousarray(p["W"].T)}
 
-    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
-        """∂L/∂W = Σ_t dah_tᵀ h_{t−1}, one GEMM over all T·B rows; h_prev (T, B, H) holds
-        h_0..h_{T−1} and dah (T, B, G·H) is ∂L/∂(W h_{t−1})."""
+    def recurrent_grads(self, p: Params, trace: Any) -> Params:
+        """∂L/∂W = Σ_t dah_tᵀ h_{t−1}, one GEMM over all T·B rows, from the layer's trace
+        (engine.sequence.LayerTrace): h_0..h_{T−1} and dah (T, B, G·H) = ∂L/∂(W h_{t−1})."""
+        h_prev, dah = trace.h[:-1], trace.dah
         T, B, G = dah.shape
         return {"W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1))}
 
-    def phi_grads(self, p: Params, h: Array, dax: Array) -> Params:
-        """∂L/∂ of the params φ itself holds (none but modReLU's bias), from the states
-        h_1..h_T (T, B, H) and dax (T, B, G·H) = ∂L/∂a_t."""
-        return {}
-
     def recurrent_matrix(self, p: Params) -> Array | None:
         return p["W"]
+
+    def exact_rate(self, p: Params) -> float | None:
+        return None
 
     def project(self, p: Params) -> Params:
         return p
@@ -151,6 +158,21 @@ class Cell(ABC):
     @abstractmethod
     def activations(self, h: Array, cache: Any) -> Activations:
         """From the layer's states h (T+1, B, H) and its caches stacked over steps 1..T."""
+
+    # -- the output map: what the layer above and the readout read (T, B, H) --------------
+
+    def output(self, p: Params, h: Array, u: Array) -> tuple[Array, tuple]:
+        """(out, cache) from the states h_1..h_T (T, B, H) and the layer's inputs u (T, B, D)
+        or token ids (T, B); cache is a tuple of (T, B, ·) arrays. Default: h itself."""
+        return h, ()
+
+    def output_vjp(
+        self, p: Params, cache: tuple, h: Array, u: Array | None, dout: Array
+    ) -> tuple[Array, Array | None, Params]:
+        """(∂L/∂h_t, ∂L/∂u_t along the output map's own path or None, ∂L/∂ its params),
+        from dout = ∂L/∂out_t (T, B, H); any T, B rows, as long as all agree. With u None
+        the params' gradients are not wanted (the diagnostics' backward pass)."""
+        return dout, None, {}
 
     def stack(self, caches: list[Any]) -> Any:
         """Per-step caches (tuples in the order of Cache) as one Cache of (T, ·) arrays."""
@@ -206,7 +228,7 @@ class GatedLinearCell(Cell):
     def prepare(self, p: Params) -> Params:
         return p
 
-    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+    def recurrent_grads(self, p: Params, trace: Any) -> Params:
         return {}  # no recurrent parameters: a_t and b_t read x_t only
 
     def recurrent_matrix(self, p: Params) -> None:

@@ -23,7 +23,7 @@ is 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class ExpRNNCell(PhiCell):
     title = "expRNN"
     nonlinearities = ("modrelu", *NONLINEARITIES)
     remedies = {
-        "vanishing": ("gated_cell", "train_longer"),
+        "vanishing": ("gated_cell", "diagonal_linear", "train_longer"),
         "stuck": ("train_longer", "gated_cell"),
     }
 
@@ -94,23 +94,26 @@ class ExpRNNCell(PhiCell):
         W = orthogonal_w(p["A"]).astype(p["A"].dtype)
         return p | {"W": W, "W_T": np.ascontiguousarray(W.T)}
 
-    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+    def recurrent_grads(self, p: Params, trace: Any) -> Params:
         from scipy.linalg import expm_frechet
 
+        h, dah = trace.h, trace.dah
         T, B, H = dah.shape
-        dW = matmul(dah.reshape(T * B, H).T, h_prev.reshape(T * B, H))  # backprop into W
+        dW = matmul(dah.reshape(T * B, H).T, h[:-1].reshape(T * B, H))  # backprop into W
         S = skew(p["A"])
         dS = expm_frechet(S.T, dW.astype(np.float64), compute_expm=False)  # into S = A − Aᵀ
-        return {"A": np.triu(dS - dS.T, 1).astype(dah.dtype)}  # into A's upper triangle
-
-    def phi_grads(self, p: Params, h: Array, dax: Array) -> Params:
-        if self.nonlinearity != "modrelu":
-            return {}
-        # ∂h/∂b_mod = sign(z) where the unit is on, and sign(z) = sign(h) there
-        return {"b_mod": np.einsum("tbh,tbh->h", dax, np.sign(h))}
+        grads = {"A": np.triu(dS - dS.T, 1).astype(dah.dtype)}  # into A's upper triangle
+        if self.nonlinearity == "modrelu":
+            # ∂h/∂b_mod = sign(z) where the unit is on, and sign(z) = sign(h) there
+            grads["b_mod"] = np.einsum("tbh,tbh->h", trace.dax, np.sign(h[1:]))
+        return grads
 
     def recurrent_matrix(self, p: Params) -> Array:
         return orthogonal_w(p["A"])
+
+    def exact_rate(self, p: Params) -> float | None:
+        """1 for a linear expRNN: W^τ is orthogonal, ‖W^τ‖ = 1 at every τ."""
+        return 1.0 if self.nonlinearity == "identity" else None
 
     def project(self, p: Params) -> Params:
         return p | {"A": np.triu(p["A"], 1)}  # only the upper triangle is a parameter

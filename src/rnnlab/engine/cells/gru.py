@@ -14,7 +14,7 @@ b is PyTorch's b_ih + [b_hr, b_hz, 0]; b_hn stays apart because r multiplies it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,7 +40,10 @@ class GRUCell(Cell):
     title = "GRU"
     gate_names = ("r", "z", "n")
     carry = "z"
-    remedies = {"vanishing": ("orthogonal_w", "gated_cell"), "stuck": ("train_longer",)}
+    remedies = {
+        "vanishing": ("orthogonal_w", "gated_cell", "diagonal_linear"),
+        "stuck": ("train_longer",),
+    }
     separate_dah = True  # r scales W_n h_{t−1} + b_hn
 
     def init_layer(
@@ -50,7 +53,8 @@ class GRUCell(Cell):
         shapes = {"U": (3 * H, D), "W": (3 * H, H), "b": (3 * H,), "b_hn": (H,)}
         return initialisers.layer(rng, shapes, self.gates, scheme)
 
-    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+    def recurrent_grads(self, p: Params, trace: Any) -> Params:
+        h_prev, dah = trace.h[:-1], trace.dah
         T, B, G = dah.shape
         return {
             "W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1)),

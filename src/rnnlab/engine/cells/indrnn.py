@@ -17,7 +17,7 @@ A spectral_radius ρ rescales u to max |u_j| = ρ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class IndRNNCell(PhiCell):
     name = "indrnn"
     title = "IndRNN"
     remedies = {
-        "vanishing": ("orthogonal_w", "gated_cell"),  # spectral_radius=1: max |u_j| = 1
+        "vanishing": ("orthogonal_w", "gated_cell", "diagonal_linear"),  # ρ = 1: max |u_j| = 1
         "stuck": ("train_longer", "gated_cell"),
     }
 
@@ -71,12 +71,16 @@ class IndRNNCell(PhiCell):
     def prepare(self, p: Params) -> Params:
         return p
 
-    def recurrent_grads(self, p: Params, h_prev: Array, dah: Array) -> Params:
+    def recurrent_grads(self, p: Params, trace: Any) -> Params:
         # dah_t is ∂L/∂(u ⊙ h_{t−1}): into u, summed over every step and sequence
-        return {"u": np.einsum("tbh,tbh->h", dah, h_prev)}
+        return {"u": np.einsum("tbh,tbh->h", trace.dah, trace.h[:-1])}
 
     def recurrent_matrix(self, p: Params) -> Array:
         return np.diag(p["u"])
+
+    def exact_rate(self, p: Params) -> float | None:
+        """max |u_j| for a linear IndRNN: its Jacobian product of τ steps is diag(u)^τ."""
+        return float(np.abs(p["u"]).max()) if self.nonlinearity == "identity" else None
 
     def project(self, p: Params) -> Params:
         if self.recurrent_max is None:

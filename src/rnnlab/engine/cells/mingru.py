@@ -51,7 +51,10 @@ class MinGRUCell(GatedLinearCell):
     title = "minGRU"
     gate_names = ("z", "h")
     carry = "z"
-    remedies = {"vanishing": ("gated_cell", "train_longer"), "stuck": ("train_longer",)}
+    remedies = {
+        "vanishing": ("diagonal_linear", "gated_cell", "train_longer"),
+        "stuck": ("train_longer",),
+    }
 
     def init_layer(
         self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme

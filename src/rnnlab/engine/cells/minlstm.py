@@ -44,7 +44,10 @@ class MinLSTMCell(GatedLinearCell):
     title = "minLSTM"
     gate_names = ("f", "i", "h")
     carry = "f"
-    remedies = {"vanishing": ("gated_cell", "train_longer"), "stuck": ("train_longer",)}
+    remedies = {
+        "vanishing": ("diagonal_linear", "gated_cell", "train_longer"),
+        "stuck": ("train_longer",),
+    }
 
     def init_layer(
         self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme

@@ -26,7 +26,13 @@ class RNNCell(PhiCell):
     name = "rnn"
     title = "RNN"
     remedies = {
-        "vanishing": ("relu_identity", "gated_cell", "orthogonal_w"),
+        "vanishing": (
+            "relu_identity",
+            "gated_cell",
+            "orthogonal_w",
+            "orthogonal_cell",
+            "diagonal_linear",
+        ),
         "stuck": ("train_longer", "gated_cell", "relu_identity"),
     }
 

@@ -13,6 +13,9 @@ output step t use the sequences that reach t.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 from rnnlab.arrays import Array
@@ -30,7 +33,7 @@ from rnnlab.diagnostics import (
 )
 from rnnlab.diagnostics.spectra import BlockSpectrum, singular_values
 from rnnlab.engine.blas import num_threads
-from rnnlab.engine.cells import as_cell
+from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.engine.cells.base import index
 from rnnlab.torch.measure import ModuleTrace
 
@@ -79,17 +82,18 @@ def _diagnosis(
     jacobians = _jacobians(mt, chosen) if n else []
     spectra: list[BlockSpectrum] = []
     activations = []
-    if mt.kind is not None and mt.weights is not None:
+    cell = _cell(mt)
+    if cell is not None and mt.weights is not None:
         for layer, w in enumerate(mt.weights):
-            spectra.extend(block_spectra(layer, mt.kind, w["W"], mt.hidden_size))
+            W = cell.recurrent_matrix(w)  # diag(u) for an IndRNN, exp(A) for an expRNN
+            if W is not None:  # none: minGRU, minLSTM
+                spectra.extend(block_spectra(layer, cell, W, mt.hidden_size))
             if "W_hr" in w:
                 sv = singular_values(w["W_hr"])
                 spectra.append(BlockSpectrum(layer, "W_hr", float(sv[0]), None, sv, None))
-    if mt.kind is not None and mt.caches is not None:
+    if cell is not None and mt.caches is not None:
         activations = [
-            layer_activation_stats(
-                layer, mt.kind, *_taken(mt, layer), mt.nonlinearity, th.saturation
-            )
+            layer_activation_stats(layer, cell, *_taken(mt, layer), saturation_level=th.saturation)
             for layer in range(len(mt.caches))
         ]
     return assemble(
@@ -123,23 +127,42 @@ def _taken(mt: ModuleTrace, layer: int) -> tuple[Array, list[tuple[Array, ...]]]
     return np.stack([np.zeros_like(h_taken), h_taken]), [rows]
 
 
+def _cell(mt: ModuleTrace) -> Cell | None:
+    if mt.cell is not None or mt.kind is None:
+        return mt.cell
+    return as_cell(mt.kind, mt.nonlinearity)
+
+
+def step_jacobians(mt: ModuleTrace, layer: int, rows: Any = slice(None)) -> Iterator[Array]:
+    """Layer `layer`'s step Jacobians J_t, J_{t−1}, …, J_1 (t = mt.step), each (n, S, S) for
+    the sequences `rows`: the engine cell's `jacobian` on the recorded caches and weights."""
+    cell, caches, w = _cell(mt), mt.caches, mt.weights
+    if cell is None or caches is None or w is None:
+        raise ValueError(f"trace: {mt.name!r} has no cell kind, caches or weights recorded")
+    p = cell.prepare(w[layer])  # as the steps read them
+    for j in range(mt.step, 0, -1):
+        c = index(caches[layer][j - 1], rows)
+        if "W_hr" in p:
+            yield lstm_projection_jacobian(c, p["W"], p["W_hr"])
+        else:
+            yield cell.jacobian(c, p)
+
+
 def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:
     """Per layer, the products of the step Jacobians J_t … J_1 for the chosen sequences."""
-    if mt.kind is None or mt.caches is None or mt.weights is None:
+    cell = _cell(mt)
+    if cell is None or mt.caches is None or mt.weights is None:
         return []
-    t = mt.step
-    cell = as_cell(mt.kind, mt.nonlinearity)
     out = []
-    for layer, (caches, w) in enumerate(zip(mt.caches, mt.weights, strict=True)):
-        steps = (index(caches[j - 1], chosen) for j in range(t, 0, -1))
-        if "W_hr" in w:
-            jacobians = (lstm_projection_jacobian(c, w["W"], w["W_hr"]) for c in steps)
-        else:
-            jacobians = (cell.jacobian(c, {"W": w["W"]}) for c in steps)
+    for layer, w in enumerate(mt.weights):
         gamma, sigma = cell.gamma, None
-        if gamma is not None:
-            sigma = float(singular_values(w["W"])[0])
-        out.append(layer_products(layer, t, chosen, jacobians, gamma, sigma))
+        W = cell.recurrent_matrix(w)
+        if gamma is not None and W is not None:
+            sigma = float(singular_values(W)[0])
+        else:
+            gamma = None  # no Pascanu bound for a cell without a recurrent matrix
+        jacobians = step_jacobians(mt, layer, chosen)
+        out.append(layer_products(layer, mt.step, chosen, jacobians, gamma, sigma))
     return out
 
 

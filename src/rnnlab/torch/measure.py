@@ -27,6 +27,7 @@ from typing import Any
 
 from rnnlab.arrays import Array
 from rnnlab.checks import check_int
+from rnnlab.engine.cells import Cell
 from rnnlab.torch._torch import import_torch
 from rnnlab.torch.packed import own_order
 from rnnlab.torch.preserve import preserved
@@ -49,9 +50,13 @@ class ModuleTrace:
     step: the output step t; lag (L, t+1, B, S): ∂L_t/∂h^l_k for k = 0..t.
     loss: L; grad_norm: ‖∂L/∂θ‖₂ over the model's parameters that require grad.
     caches: per layer, the step caches in the engine cells' format (None when unknown);
-    weights: per layer {'W': the recurrent weight (G·H, S), 'W_hr' with a projection}.
+    weights: per layer the params the engine cell reads: {'W': the recurrent weight
+        (G·H, S), 'W_hr' with a projection} for PyTorch's modules; a watched
+        rnnlab.torch.cell's own (U, u, b, ... by the cell's names).
     lengths (B,): each sequence's own number of steps, for a PackedSequence input; every
         entry at a step k > lengths[b] is zero (masked out). None: all run T steps.
+    cell: the engine Cell of `kind` with its options (None: the kind and its nonlinearity
+        say it all).
     """
 
     name: str
@@ -69,6 +74,7 @@ class ModuleTrace:
     caches: list[list[Any]] | None
     weights: list[dict[str, Array]] | None
     lengths: Array | None = None
+    cell: Cell | None = None
 
 
 def trace(

@@ -20,11 +20,20 @@ as in the engine.
 The lag profile of output step t backpropagates the part of ∂L/∂h^top_t that does not flow
 on to step t+1, g_t = ∂L/∂h^top_t − (∂state_{t+1}/∂h^top_t)ᵀ ∂L/∂state_{t+1}, from h^top_t.
 
-`cells` (an nn.RNNCell, nn.LSTMCell or nn.GRUCell, or one per layer) tells the cell type and
-weights; their forward hooks record each step's input, which gives the activation statistics,
-the step Jacobians and the weight spectra. Without cells those are left out and the remedies
-are those of a plain recurrence (pass run=RunInfo(cell=...) to diagnose to say otherwise).
-Nothing is changed: gradients are taken with torch.autograd.grad and retain_graph=True.
+`cells` (one per layer, or one for a single layer) tells the cell's kind and weights: an
+nn.RNNCell, nn.LSTMCell or nn.GRUCell is known by its type; a module of your own is declared
+with rnnlab.torch.cell (cells.py), which names the registered cell it implements (indrnn,
+exprnn, mingru, minlstm, ...) and where its weights are:
+
+    cells=[rnnlab.torch.cell("mingru", my_module, U="lin.weight", b="lin.bias")]
+
+Forward hooks on the cells record each step's input, which gives the activation statistics,
+the step Jacobians (the engine cell's `jacobian` on caches rebuilt from the recorded inputs
+and states), the weight spectra (the cell's recurrent matrix; none for minGRU and minLSTM)
+and the remedies of that kind. Without cells those are left out and the remedies are those
+of a plain recurrence (pass run=RunInfo(cell=...) to diagnose to say otherwise); any loop
+works then. Nothing is changed: gradients are taken with torch.autograd.grad and
+retain_graph=True.
 """
 
 from __future__ import annotations
@@ -37,7 +46,9 @@ from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.diagnostics import Diagnosis, DiagnosisOptions
 from rnnlab.diagnostics.options import options_from
+from rnnlab.engine.cells import Cell, as_cell
 from rnnlab.torch._torch import import_torch
+from rnnlab.torch.cells import TorchCell
 from rnnlab.torch.diagnosis import diagnosis
 from rnnlab.torch.measure import (
     ModuleTrace,
@@ -56,7 +67,9 @@ class Watch:
 
     def __init__(self, cells: Sequence[Any]) -> None:
         self.cells = list(cells)
-        self.kind, self.nonlinearity = _cell_kind(self.cells)
+        self.cell = _cell_kind(self.cells)
+        self.kind = None if self.cell is None else self.cell.name
+        self.nonlinearity = None if self.cell is None else self.cell.options().get("nonlinearity")
         self.states: dict[int, list[list[Tensor]]] = {}
         self.caches: dict[int, list[tuple] | None] = {}
         self._pending: dict[int, list[tuple]] = {i: [] for i in range(len(self.cells))}
@@ -79,7 +92,7 @@ class Watch:
                 "as on its first step"
             )
         first_call = not recorded[0]
-        cache = self._cache(layer, parts[0]) if not first_call else None
+        cache = None if first_call else self._cache(layer, parts, [r[-1] for r in recorded])
         if not first_call:
             caches = self.caches.setdefault(layer, [])
             if cache is None or caches is None:
@@ -135,10 +148,22 @@ class Watch:
             )
         caches = [self.caches.get(layer) for layer in range(L)]
         known = self.kind is not None and all(c is not None and len(c) == T for c in caches)
+        weights = None
+        if known:
+            dtype = states["h"].dtype
+            weights = []
+            for layer, c in enumerate(self.cells):
+                if isinstance(c, TorchCell):  # the recorded steps, rerun by the engine cell
+                    caches[layer], p = c.caches(layer, caches[layer] or [], dtype)
+                    weights.append(p)
+                else:
+                    weights.append({"W": as_numpy(c.weight_hh)})
         S = states["h"].shape[-1]
         info: dict[str, Any] = {"cell": self.kind or "custom"}
         if self.nonlinearity is not None:
             info["nonlinearity"] = self.nonlinearity
+        if self.cell is not None and any(isinstance(c, TorchCell) for c in self.cells):
+            info |= self.cell.options()  # as an engine model's config
         info |= {"module": "watch", "hidden_size": S, "num_layers": L}
         info["layers"] = [f"l{layer}" for layer in range(L)]
         return ModuleTrace(
@@ -155,7 +180,8 @@ class Watch:
             loss=float(loss.detach()),
             grad_norm=grad_norm,
             caches=[c for c in caches if c is not None] if known else None,
-            weights=[{"W": as_numpy(c.weight_hh)} for c in self.cells] if known else None,
+            weights=weights,
+            cell=self.cell,
         )
 
     def diagnose(
@@ -229,24 +255,29 @@ class Watch:
 
     def _hook(self, layer: int) -> Any:
         def hook(module: Any, args: tuple, kwargs: dict, output: Any) -> None:
+            x = args[0] if args else kwargs.get("input")
             hx = args[1] if len(args) > 1 else kwargs.get("hx")
-            new = tuple(output) if isinstance(output, tuple) else (output,)
-            self._pending[layer].append((new, args[0], hx))
+            new = tuple(output) if isinstance(output, tuple | list) else (output,)
+            self._pending[layer].append((new, x, hx))
 
         return hook
 
-    def _cache(self, layer: int, h: Tensor) -> tuple | None:
-        """The step cache of the cell call that produced h, in the engine's format."""
+    def _cache(self, layer: int, parts: tuple, prev: list[Tensor]) -> Any:
+        """The step cache of the cell call that produced parts[0] (h), in the engine's
+        format; for a TorchCell the step itself (x_t, state_{t−1}, state_t), detached, which
+        the trace reruns in numpy."""
         torch = import_torch()
         pending = self._pending.get(layer, [])
         for i, (new, x, hx) in enumerate(pending):
-            if new[0] is h:
+            if new[0] is parts[0]:
                 del pending[: i + 1]
                 cell = self.cells[layer]
+                if isinstance(cell, TorchCell):
+                    return self._step_of(layer, cell, x, prev, parts)
                 if hx is None:
-                    prev = tuple(torch.zeros_like(p) for p in new)
+                    prev = [torch.zeros_like(p) for p in new]
                 else:
-                    prev = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+                    prev = list(hx) if isinstance(hx, tuple | list) else [hx]
                 with torch.no_grad():
                     ax = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
                     ah = torch.nn.functional.linear(prev[0], cell.weight_hh, cell.bias_hh)
@@ -255,14 +286,35 @@ class Watch:
                 return cache._make(as_numpy(c if c.dim() == 2 else c[None]) for c in cache)
         return None
 
+    def _step_of(
+        self, layer: int, cell: TorchCell, x: Any, prev: list[Tensor], parts: tuple
+    ) -> tuple:
+        torch = import_torch()
+        name = type(cell.module).__name__
+        D, S = cell.input_size, len(cell.cell.state_names)
+        if not isinstance(x, torch.Tensor) or x.dim() not in (1, 2) or x.shape[-1] != D:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"cells: layer {layer}'s {name} got {got} as its first argument; expected "
+                f"x_t (B, {D}) first, as in module(x_t, h)"
+            )
+        if len(parts) != S:
+            raise ValueError(
+                f"state: got {len(parts)} part(s) at layer {layer}; expected {S} "
+                f"({', '.join(cell.cell.state_names)}) for {cell.cell.named()}"
+            )
+        return x.detach(), tuple(p.detach() for p in prev), tuple(p.detach() for p in parts)
+
 
 @contextmanager
 def watch(cells: Any = None) -> Iterator[Watch]:
-    """A Watch for a hand-written recurrence; `cells` (optional): the nn.RNNCell /
-    nn.LSTMCell / nn.GRUCell the loop runs, one per layer. Hooks on them are removed on exit."""
+    """A Watch for a hand-written recurrence; `cells` (optional): the cell the loop runs,
+    one per layer: an nn.RNNCell / nn.LSTMCell / nn.GRUCell, or rnnlab.torch.cell(name,
+    module, ...) for a module of your own. Hooks on them are removed on exit."""
     cells = [] if cells is None else list(cells) if isinstance(cells, list | tuple) else [cells]
     w = Watch(cells)
-    handles = [c.register_forward_hook(w._hook(i), with_kwargs=True) for i, c in enumerate(cells)]
+    modules = [c.module if isinstance(c, TorchCell) else c for c in cells]
+    handles = [m.register_forward_hook(w._hook(i), with_kwargs=True) for i, m in enumerate(modules)]
     try:
         yield w
     finally:
@@ -270,22 +322,28 @@ def watch(cells: Any = None) -> Iterator[Watch]:
             handle.remove()
 
 
-def _cell_kind(cells: list[Any]) -> tuple[str | None, str | None]:
+def _cell_kind(cells: list[Any]) -> Cell | None:
+    """The one engine cell the `cells` are, or None without cells."""
     torch = import_torch()
     nn = torch.nn
-    kinds = set()
+    kinds: list[Cell] = []
     for c in cells:
+        if isinstance(c, TorchCell):
+            kinds.append(c.cell)
+            continue
         for cls, kind in ((nn.LSTMCell, "lstm"), (nn.GRUCell, "gru"), (nn.RNNCell, "rnn")):
             if isinstance(c, cls):
-                kinds.add((kind, getattr(c, "nonlinearity", None) if kind == "rnn" else None))
+                kinds.append(as_cell(kind, getattr(c, "nonlinearity", None)))
                 break
         else:
             raise ValueError(
-                f"cells: got {type(c).__name__}; expected nn.RNNCell, nn.LSTMCell or nn.GRUCell"
+                f"cells: got {type(c).__name__}; expected nn.RNNCell, nn.LSTMCell, nn.GRUCell "
+                "or rnnlab.torch.cell(name, module, ...) for a module of your own"
             )
-    if len(kinds) > 1:
-        raise ValueError(f"cells: got cells of {len(kinds)} kinds; expected one kind")
-    return next(iter(kinds)) if kinds else (None, None)
+    if any(k != kinds[0] for k in kinds):
+        shown = ", ".join(sorted({repr(k) for k in kinds}))
+        raise ValueError(f"cells: got cells of different kinds ({shown}); expected one kind")
+    return kinds[0] if kinds else None
 
 
 def _hidden_size(cells: list[Any], S: int) -> int:

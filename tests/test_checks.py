@@ -124,7 +124,7 @@ VOCABULARY_ERRORS = {
     "nonlinearity: got 'gelu'; expected one of tanh, relu, sigmoid, identity": (
         lambda: activations.check_nonlinearity("gelu")
     ),
-    "init: got 'he'; expected one of pytorch, glorot, normal, orthogonal, identity": (
+    "init: got 'he'; expected one of pytorch, glorot, normal, orthogonal, identity, chrono": (
         lambda: init.Scheme(init="he")  # type: ignore[arg-type]
     ),
     "hidden_size: got 0; expected a positive integer": lambda: check_positive_int("hidden_size", 0),

@@ -426,10 +426,13 @@ OWN_INIT = {"lru"}  # cells whose default draws are their paper's, not PyTorch's
 def test_every_init_scheme_builds_finite_params_of_the_reference_shapes(name, opts, init):
     D, H, K, L = 3, sized(name, 5), 2, 2
     ref = reference(name)
+    kw = {"init": init, "init_scale": None} | ({"t_max": 10} if init == "chrono" else {})
+    if init == "chrono" and not CELLS[name].chrono:  # it sets gate biases the cell lacks
+        with pytest.raises(ValueError, match=r"^init: got 'chrono', but only an LSTM or a GRU"):
+            model_for(name, opts, D, H, K, L, seed=0, **kw)
+        return
     try:
-        model = model_for(
-            name, opts, D, H, K, L, seed=0, dtype="float32", init=init, init_scale=None
-        )
+        model = model_for(name, opts, D, H, K, L, seed=0, dtype="float32", **kw)
     except ValueError as refused:  # a scheme that means nothing for the cell, saying why
         assert str(refused).startswith(f"init: got {init!r}, but "), refused
         return
@@ -449,21 +452,21 @@ def test_every_init_scheme_builds_finite_params_of_the_reference_shapes(name, op
         if init == "pytorch" and name not in OWN_INIT:  # U(±1/√H), inputs and biases
             assert np.abs(p["U"]).max() <= 1 / np.sqrt(H) and np.abs(p["b"]).max() <= 1 / np.sqrt(H)
             assert np.abs(p["U"]).max() > 0.5 / np.sqrt(H)  # drawn, not zeros
+        elif init == "chrono":  # pytorch's draw, then its gate biases (tests/test_chrono.py)
+            assert np.abs(p["U"]).max() <= 1 / np.sqrt(H)
         else:  # every other scheme zeroes the biases
             for k, v in p.items():
                 if k.startswith("b"):
                     np.testing.assert_array_equal(v, 0, err_msg=k)
-    again = model_for(name, opts, D, H, K, L, seed=0, dtype="float32", init=init, init_scale=None)
-    other = model_for(name, opts, D, H, K, L, seed=1, dtype="float32", init=init, init_scale=None)
+    again = model_for(name, opts, D, H, K, L, seed=0, dtype="float32", **kw)
+    other = model_for(name, opts, D, H, K, L, seed=1, dtype="float32", **kw)
     for k, v in model.params.items():
         np.testing.assert_array_equal(again.params[k], v)
     assert any(not np.array_equal(other.params[k], v) for k, v in model.params.items())
     # a spectral radius ρ rescales every square recurrent block to exactly ρ; a cell whose
     # recurrence has no radius to set (an orthogonal W, or no W at all) refuses it, saying so
     try:
-        rho = model_for(
-            name, opts, D, H, K, L, seed=0, init=init, init_scale=None, spectral_radius=0.9
-        )
+        rho = model_for(name, opts, D, H, K, L, seed=0, spectral_radius=0.9, **kw)
     except ValueError as refused:
         assert str(refused).startswith("spectral_radius: got 0.9, but "), refused
         return

@@ -19,8 +19,8 @@ from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.engine import checks
 from rnnlab.engine.blas import matmul, one_blas_thread
-from rnnlab.engine.cells import Cell, cell_type, make_cell
-from rnnlab.engine.init import Init, Scheme, readout
+from rnnlab.engine.cells import CELLS, Cell, cell_type, make_cell
+from rnnlab.engine.init import INITS, Init, Scheme, readout
 from rnnlab.engine.losses import LOSS_FNS
 from rnnlab.engine.sequence import LayerTrace, bptt, unroll
 
@@ -67,6 +67,7 @@ class SequenceModel:
         init: Init = "pytorch",
         init_scale: float | None = None,
         spectral_radius: float | None = None,
+        t_max: int | None = None,
         **options: Any,
     ) -> None:
         if isinstance(cell, Cell) and options:
@@ -88,7 +89,14 @@ class SequenceModel:
             check_int("seed", seed, 0)
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: got {type(rng).__name__}; expected a numpy.random.Generator")
-        self.scheme = Scheme(init, init_scale, spectral_radius)
+        if init == "chrono" and not self.cell.chrono:  # chrono sets a gate the cell lacks
+            offered = " or ".join(c.named() for c in CELLS.values() if c.chrono)
+            others = ", ".join(i for i in INITS if i != "chrono")
+            raise ValueError(
+                f"init: got 'chrono', but only {offered} offers it, not {self.cell.named()}; "
+                f"expected one of {others}"
+            )
+        self.scheme = Scheme(init, init_scale, spectral_radius, t_max)
         rng = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
         params: dict[str, Array] = {}
         for layer in range(self.num_layers):
@@ -127,6 +135,7 @@ class SequenceModel:
             "init": self.scheme.init,
             "init_scale": self.scheme.init_scale,
             "spectral_radius": self.scheme.spectral_radius,
+            "t_max": self.scheme.t_max,
         }
 
     def layer_params(self, layer: int) -> dict[str, Array]:

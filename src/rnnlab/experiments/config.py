@@ -1,7 +1,8 @@
 """A run's config: one TOML file in sections [model], [task], [train]; its hash is the run id.
 
-    [model]  cell, hidden_size, num_layers, init, init_scale, spectral_radius, dtype, and
-             the cell's own options (rnn: nonlinearity; lstm: forget_bias; indrnn:
+    [model]  cell, hidden_size, num_layers, init, init_scale, spectral_radius, t_max
+             (init "chrono"; default: the task's dependency length), dtype, and the
+             cell's own options (rnn: nonlinearity; lstm: forget_bias; indrnn:
              nonlinearity, recurrent_max)
     [task]   name, then that task's own parameters (T, variant, path, seed, ...)
     [train]  see rnnlab.train.TrainConfig
@@ -22,7 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from rnnlab.engine.cells import CELLS, DEFAULT_CELL, make_cell
 from rnnlab.engine.init import Init
@@ -64,7 +72,10 @@ class ModelConfig(Frozen):
     """The model: `cell` (a registered kind), then the options every cell shares, then
     the cell's own options (the rnn's nonlinearity, the lstm's forget_bias, ...), which
     the cell checks and fills in with its defaults, so that a config spelling a default
-    and one leaving it out are one run."""
+    and one leaving it out are one run. t_max (init "chrono" alone) defaults to the task's
+    dependency length, which only the task knows: `prepare` resolves it for the model and
+    drops it from the config where it equals that default. Unset, it is not dumped, so the
+    run ids of configs without it are what they were before it existed."""
 
     model_config = ConfigDict(frozen=True, extra="allow", strict=True, allow_inf_nan=False)
     cell: str = DEFAULT_CELL
@@ -73,6 +84,7 @@ class ModelConfig(Frozen):
     init: Init = "pytorch"
     init_scale: float | None = Field(default=None, gt=0)
     spectral_radius: float | None = Field(default=None, gt=0)
+    t_max: int | None = None  # its range is the model's to check (init.Scheme)
     dtype: DType = "float32"
 
     @model_validator(mode="before")
@@ -88,6 +100,13 @@ class ModelConfig(Frozen):
                 raise ValueError(f"{key}: unknown key; expected one of {fields}")
         cell = make_cell(data.get("cell", DEFAULT_CELL), **options)  # one-line ValueErrors
         return {k: v for k, v in data.items() if k in cls.model_fields} | cell.options()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if "t_max" in data and data["t_max"] is None:  # unset: the ids from before it stay
+            del data["t_max"]
+        return data
 
     @property
     def cell_options(self) -> dict[str, Any]:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, overload
 
 from rnnlab import tasks
+from rnnlab.checks import check_int
 from rnnlab.diagnostics.verdict import RunInfo
+from rnnlab.engine.init import T_MAX_MIN
 from rnnlab.engine.model import SequenceModel
 from rnnlab.engine.model import build as build_model
 from rnnlab.experiments.config import ConfigError, RunConfig, parse, read_config
@@ -46,8 +48,12 @@ class PreparedRun:
 
 def prepare(config: RunConfig) -> PreparedRun:
     """Build the run a (parsed) config describes; a ConfigError (one line) if the task or
-    the model rejects its parameters."""
+    the model rejects its parameters. A model.t_max equal to its default, the task's
+    dependency length, is dropped from the run's config: spelled or left out, one run id."""
     model, task = build(config)
+    if config.model.t_max == task.dependency_length:
+        model_config = config.model.model_copy(update={"t_max": None})
+        config = config.model_copy(update={"model": model_config})
     return PreparedRun(config, model, task, run_info(config, model))
 
 
@@ -130,10 +136,15 @@ def build(config: RunConfig) -> tuple[SequenceModel, Task]:
     check_budget(config, task)
     m = config.model
     try:
+        t_max = m.t_max
+        if m.init == "chrono" and t_max is None:  # chrono's T_max: the lag the task asks for
+            why = " (unset, so the task's dependency length; set it)"
+            t_max = check_int("t_max", task.dependency_length, T_MAX_MIN, why=why)
         model = build_model(
             {"cell": m.cell, **m.cell_options}
             | m.model_dump(include={"hidden_size", "num_layers", "dtype", "init"})
-            | m.model_dump(include={"init_scale", "spectral_radius"}),
+            | m.model_dump(include={"init_scale", "spectral_radius"})
+            | {"t_max": t_max},
             input_size=task.input_size,
             output_size=task.output_size,
             seed=config.train.seed,

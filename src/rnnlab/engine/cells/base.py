@@ -10,6 +10,8 @@ under those names. Its class attributes say what the rest of rnnlab needs to kno
     state_names   ("h",) or ("h", "c"): the state tuple's parts, each (B, H)
     Cache         the NamedTuple a step caches for the backward pass, read by name
     carry         the gate that carries the state additively (LSTM "f", GRU "z"), or None
+    chrono        whether init "chrono" serves it: its init_layer sets the carry gate's
+                  bias with init.chrono_bias (LSTM, GRU); the model refuses it for the others
     remedies      per verdict label, the remedies rnnlab.diagnostics ranks first for it
     bounded       whether J_t = diag(φ'(a_t)) times the recurrent matrix, so that the
                   Pascanu bound (γ·σ_max)^τ holds (Elman RNN, IndRNN; not gated cells)
@@ -75,6 +77,7 @@ class Cell(ABC):
     gate_names: ClassVar[tuple[str, ...]] = ("",)
     state_names: ClassVar[tuple[str, ...]] = ("h",)
     carry: ClassVar[str | None] = None
+    chrono: ClassVar[bool] = False
     bounded: ClassVar[bool] = False
     remedies: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     Cache: ClassVar[type[Any]]  # the NamedTuple step returns

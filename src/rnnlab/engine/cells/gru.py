@@ -6,7 +6,9 @@
     n = tanh(ax_n + r ⊙ ah_n)
     h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
 
-b is PyTorch's b_ih + [b_hr, b_hz, 0]; b_hn stays apart because r multiplies it. Jacobian:
+b is PyTorch's b_ih + [b_hr, b_hz, 0]; b_hn stays apart because r multiplies it. Init
+"chrono" sets b_z = log(u), u ~ U[1, T_max − 1] (Tallec & Ollivier 2018): z multiplies
+h_{t−1}, so it starts at u/(1 + u), a memory of 1/(1 − z) = 1 + u steps. Jacobian:
     ∂h_t/∂h_{t−1} = diag(z) + diag((h_{t−1} − n) z') W_z
                   + diag((1 − z) n') [diag(r) W_n + diag(ah_n r') W_r]
 """
@@ -40,6 +42,7 @@ class GRUCell(Cell):
     title = "GRU"
     gate_names = ("r", "z", "n")
     carry = "z"
+    chrono = True
     remedies = {
         "vanishing": ("orthogonal_w", "gated_cell", "diagonal_linear"),
         "stuck": ("train_longer",),
@@ -51,7 +54,10 @@ class GRUCell(Cell):
     ) -> Params:
         """U, W, b and b_hn (H,), PyTorch's b_hn: r multiplies it, so it stays apart."""
         shapes = {"U": (3 * H, D), "W": (3 * H, H), "b": (3 * H,), "b_hn": (H,)}
-        return initialisers.layer(rng, shapes, self.gates, scheme)
+        p = initialisers.layer(rng, shapes, self.gates, scheme)
+        if scheme.init == "chrono":
+            p["b"][H : 2 * H] = initialisers.chrono_bias(p["b"][H : 2 * H], scheme)
+        return p
 
     def recurrent_grads(self, p: Params, trace: Any) -> Params:
         h_prev, dah = trace.h[:-1], trace.dah

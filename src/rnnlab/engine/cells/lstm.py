@@ -5,7 +5,9 @@
     c_t = f ⊙ c_{t−1} + i ⊙ g
     h_t = o ⊙ tanh(c_t)
 
-b is PyTorch's b_ih + b_hh. The step Jacobian is 2H × 2H over the state (h, c):
+b is PyTorch's b_ih + b_hh. Init "chrono" sets b_f = log(u), u ~ U[1, T_max − 1], and
+b_i = −b_f (Tallec & Ollivier 2018): f starts at u/(1 + u), a memory of 1/(1 − f) = 1 + u
+steps, and i at 1/(1 + u). The step Jacobian is 2H × 2H over the state (h, c):
     ∂c_t/∂h_{t−1} = diag(c_{t−1} f') W_f + diag(g i') W_i + diag(i g') W_g
     ∂c_t/∂c_{t−1} = diag(f)
     ∂h_t/∂h_{t−1} = diag(tanh(c_t) o') W_o + diag(o tanh'(c_t)) ∂c_t/∂h_{t−1}
@@ -56,6 +58,7 @@ class LSTMCell(Cell):
     gate_names = ("i", "f", "g", "o")
     state_names = ("h", "c")
     carry = "f"
+    chrono = True
     remedies = {
         "vanishing": ("forget_bias", "orthogonal_w", "gated_cell"),
         "stuck": ("train_longer", "forget_bias"),
@@ -71,7 +74,16 @@ class LSTMCell(Cell):
         self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme
     ) -> Params:
         p = super().init_layer(rng, D, H, scheme)
-        if self.forget_bias is not None:
+        if scheme.init == "chrono":
+            if self.forget_bias is not None:
+                raise ValueError(
+                    f"forget_bias: got {self.forget_bias!r}, but init 'chrono' sets the "
+                    "forget-gate bias; expected it unset with init 'chrono'"
+                )
+            b_f = initialisers.chrono_bias(p["b"][H : 2 * H], scheme)
+            p["b"][H : 2 * H] = b_f
+            p["b"][:H] = -b_f  # the input gate opens as little as the forget gate forgets
+        elif self.forget_bias is not None:
             p["b"][H : 2 * H] = self.forget_bias  # Gers et al. 2000; Jozefowicz et al. 2015
         return p
 

@@ -59,7 +59,11 @@ def variants(name: str) -> list[dict[str, Any]]:
 
 # option sets beyond φ that change a cell's equations, checked as well
 EQUATIONS = {
-    "lru": [{"mixing": "none"}, {"normalise": False}, {"parameterisation": "direct", "normalise": False}]
+    "lru": [
+        {"mixing": "none"},
+        {"normalise": False},
+        {"parameterisation": "direct", "normalise": False},
+    ]
 }
 
 CASES = [

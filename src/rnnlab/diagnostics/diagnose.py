@@ -226,6 +226,12 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
                 f"layer {jp.layer}: the Jacobian product reaches exactly 0 in {zero} of {n} "
                 f"sequences (switched-off units cut every path back through the recurrence)"
             )
+        if jp.exact_rate is not None and finite.size:
+            notes.append(
+                f"layer {jp.layer}: theory gives $\\|\\prod J\\|$ = {jp.exact_rate:.4g}^τ exactly "
+                f"(a diagonal linear or orthogonal recurrence); measured ×{math.exp(lam):.4g} "
+                "per step"
+            )
         if jp.gamma is not None and jp.sigma_max is not None and math.isfinite(jp.sigma_max):
             g = jp.gamma * jp.sigma_max
             consequence = (

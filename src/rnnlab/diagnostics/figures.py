@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnlab.diagnostics.record import NO_DIAGNOSES, Snapshot, gamma_sigma, top_profile
+from rnnlab.diagnostics.record import (
+    NO_DIAGNOSES,
+    Snapshot,
+    exact_rate,
+    gamma_sigma,
+    top_profile,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -98,15 +104,18 @@ def lag_profile(
             low, high = min(low, float(p[ok].min())), max(high, float(p[ok].max()))
         g = gamma_sigma(s.diagnosis)
         if g is not None and g > 0:
-            bounds.append((tau * math.log(g), color, g))
+            bounds.append((tau * math.log(g), color, f"bound ({g:.3g})^τ"))
+        rate = exact_rate(s.diagnosis)
+        if rate is not None and rate > 0:  # ‖Π J‖ = ρ^τ bounds the profile, and is exact
+            bounds.append((tau * math.log(rate), color, f"‖ΠJ‖ = {rate:.4g}^τ (theory)"))
     top = high * 10
-    for log_bound, color, g in bounds:  # cut at the axes: the data set the scale, not the bound
+    for log_bound, color, name in bounds:  # cut at the axes: the data set the scale
         inside = log_bound <= math.log(top)
         cut = np.where(inside, np.exp(np.minimum(log_bound, math.log(top))), np.nan)
         leaves = np.flatnonzero(~inside)
         if leaves.size:
             cut[leaves[0]] = top  # the line runs to the top edge where it leaves
-        ax.semilogy(np.arange(cut.size), cut, "--", color=color, lw=1, label=f"bound ({g:.3g})^τ")
+        ax.semilogy(np.arange(cut.size), cut, "--", color=color, lw=1, label=name)
     dep = snapshots[-1].diagnosis.flow.dependency_length
     if dep is not None:
         ax.axvline(dep, color=BOUND, ls=":", lw=1, label=f"dependency length {dep}")

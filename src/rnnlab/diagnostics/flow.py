@@ -263,8 +263,8 @@ def _masked_bptt(
     own backward pass over the trace's caches (stacked over steps 1..t), with loss at step t
     only."""
     B = trace.outputs.shape[1]
-    rows = slice(t - 1, t)
-    _, do = LOSS_FNS[loss](trace.outputs[rows, index], Y[rows, index], mask[rows, index])
+    last = slice(t - 1, t)
+    _, do = LOSS_FNS[loss](trace.outputs[last, index], Y[last, index], mask[last, index])
     n = do.shape[1]
     do *= n / B  # the loss averages over the whole batch, not over the n measured
     dout = np.zeros((t, n, model.hidden_size), dtype=do.dtype)

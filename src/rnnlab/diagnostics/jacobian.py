@@ -39,6 +39,9 @@ class JacobianProducts:
     lyapunov (n,): the finite-time Lyapunov exponent log_norm[t] / t, the mean ln growth per
         step (exp(lyapunov) is the mean factor per step).
     bound_log (t+1,): τ·ln(γ·σ_max(W)), the Pascanu bound, for the Elman RNN; None otherwise.
+    exact_rate: ρ where the cell's equations give ‖Π J‖₂ = ρ^τ exactly (a diagonal linear
+        recurrence: max |λ_j| of an LRU, max |u_j| of a linear IndRNN; 1 for a linear expRNN,
+        whose W^τ is orthogonal); None otherwise. The theory beside the measurement.
     """
 
     layer: int
@@ -49,6 +52,7 @@ class JacobianProducts:
     gamma: float | None
     sigma_max: float | None
     bound_log: Array | None
+    exact_rate: float | None = None
 
 
 def product_log_norms(jacobians: Iterable[Array]) -> Array:
@@ -95,7 +99,8 @@ def jacobian_products(
             for j in range(t, 0, -1)
         )
         gamma, sigma, _ = pascanu_bound(model, layer, t)
-        out.append(layer_products(layer, t, indices(index), jacobians, gamma, sigma))
+        rate = model.cell.exact_rate(model.layer_params(layer))
+        out.append(layer_products(layer, t, indices(index), jacobians, gamma, sigma, rate))
     return out
 
 
@@ -106,10 +111,11 @@ def layer_products(
     jacobians: Iterable[Array],
     gamma: float | None = None,
     sigma_max: float | None = None,
+    exact_rate: float | None = None,
 ) -> JacobianProducts:
     """One layer's JacobianProducts from its step Jacobians J_t, J_{t−1}, …, J_1 (each
     (n, S, S)), computed anywhere. gamma and sigma_max, an Elman RNN's, give the Pascanu
-    bound; leave them None for other cells."""
+    bound; leave them None for other cells; exact_rate is the cell's exact law, if any."""
     log_norm = product_log_norms(jacobians)
     bound = None if gamma is None or sigma_max is None else _bound_log(gamma, sigma_max, step)
     return JacobianProducts(
@@ -121,6 +127,7 @@ def layer_products(
         gamma=gamma,
         sigma_max=sigma_max,
         bound_log=bound,
+        exact_rate=exact_rate,
     )
 
 

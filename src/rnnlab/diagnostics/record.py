@@ -47,6 +47,14 @@ def w_block(d: Diagnosis, layer: int | None = None) -> BlockSpectrum | None:
     return next((s for s in d.spectra if s.layer == layer and s.block == "W"), None)
 
 
+def exact_rate(d: Diagnosis) -> float | None:
+    """ρ of the top layer where its cell's equations give ‖Π J‖ = ρ^τ exactly (an LRU's
+    max |λ_j|), as its Jacobian products recorded it; None elsewhere."""
+    layer = top_layer(d)
+    rate = next((j.exact_rate for j in d.jacobians if j.layer == layer), None)
+    return None if rate is None or not math.isfinite(rate) else float(rate)
+
+
 def gamma_sigma(d: Diagnosis) -> float | None:
     """γ·σ_max(W) of the top layer of a cell the Pascanu bound holds for (its factor per
     step); None for gated cells, where no such bound holds, and where it is not finite."""

@@ -48,6 +48,7 @@ REMEDIES = (
     "orthogonal_cell",
     "diagonal_linear",
     "ring_radius",
+    "chrono_init",
 )
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
 RATIO = r"$\|\partial L_t/\partial h_{t-\tau}\| / \|\partial L_t/\partial h_t\|$"
@@ -446,7 +447,16 @@ def _remedy(
             r"$f \approx \sigma(1) \approx 0.73$ from the start keeps the carry "
             r"$c_t = f \odot c_{t-1} + \ldots$ open, and "
             "the gradient flows back through diag(f)",
-            in_use=run.forget_bias is not None and run.forget_bias > 0,
+            in_use=run.init == "chrono" or (run.forget_bias is not None and run.forget_bias > 0),
+        )
+    if name == "chrono_init":
+        return Remedy(
+            name,
+            "initialise with init='chrono' (t_max: the dependency length; Tallec & Ollivier 2018)",
+            r"gate biases drawn so that a unit keeps its state for up to t_max steps: "
+            r"$b_f \sim \log U[1, t_{\max} - 1]$, $b_i = -b_f$ (an LSTM), "
+            r"$b_z$ alike (a GRU)",
+            in_use=run.init == "chrono",
         )
     if name == "gated_cell":
         return Remedy(

@@ -97,7 +97,7 @@ class Cell(ABC):
     @classmethod
     def named(cls) -> str:
         """The title with its article, as an acronym is read: "an LSTM", "a GRU"."""
-        return ("an " if cls.title[0] in "AEFHILMNORSX" else "a ") + cls.title
+        return ("an " if cls.title[0] in "AEFHILMNORSXaeio" else "a ") + cls.title
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

@@ -170,7 +170,7 @@ class Sizes:
     G: int
     n_s: int
     C: int  # a step's cache, in units of H
-    O: int  # (T, B, H) arrays the output map keeps per layer (0: it hands on h itself)
+    n_out: int  # (T, B, H) arrays the output map keeps per layer (0: it hands on h itself)
     dah: bool  # whether ∂L/∂(W h) is an array of its own (GRU)
     D: int
     K: int
@@ -201,14 +201,14 @@ def estimate(s: Sizes) -> dict[str, int]:
     # per sequence and step, in units of H: U x + b (twice, for token ids, a gather then a
     # sum), the states, the cache and one step's temporaries; BPTT adds the δ's,
     # ∂L/∂(U x + b) (and ∂L/∂(W h) if separate) and the gradient from above
-    forward = L * ((2 if s.ids else 1) * G + n_s + s.C + s.O + 1)
+    forward = L * ((2 if s.ids else 1) * G + n_s + s.C + s.n_out + 1)
     backward = L * (n_s + G * (2 if s.dah else 1) + 1)
 
     def step(batch: int) -> int:
         return T * batch * (((forward + backward) * H + 6 * K) * f + x_bytes + y_bytes + f)
 
     params = G * H * (D + H + 2) + (L - 1) * G * H * (2 * H + 2) + K * (H + 1)
-    params += L * s.O * H * (H + D)  # the output map's own matrices, bounded above
+    params += L * s.n_out * H * (H + D)  # the output map's own matrices, bounded above
     evaluation = T * s.V * ((forward * H + K) * f + 3 * K * 8)
     S = n_s * H
     diagnostics = 2 * step(P) + 4 * T * P * P * 8 + 5 * J * S * S * 8 + 4 * G * H * H * 8
@@ -247,7 +247,7 @@ def sizes(config: RunConfig, task: Task) -> Sizes:
         # a cache holds at most one block of G·H (the gated cells' gate values) and H for
         # each of its other fields
         C=len(cell.gate_names) + len(cell.Cache._fields) - 1,
-        O=cell.output_arrays,
+        n_out=cell.output_arrays,
         dah=cell.separate_dah,
         D=task.input_size,
         K=task.output_size,

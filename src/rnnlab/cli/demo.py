@@ -37,6 +37,8 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
 
     from rnnlab.cli.sweep import _progress, describe
     from rnnlab.experiments.demo import report_intro, run_demo
+    from rnnlab.experiments.gallery import EVERY_CELL_CAPTION, every_cell_at_init
+    from rnnlab.report import plots
     from rnnlab.report.objects import Sweep
 
     console = Console()
@@ -59,6 +61,8 @@ def demo(quick: bool, out: Path | None, workers: int | None, quiet: bool) -> Non
         "rnnlab demo — vanishing, exploding, and the remedies",
         report_intro(rows, quick),
     )
+    curves = every_cell_at_init()
+    sweep.lead = [(lambda: plots.every_cell(curves), EVERY_CELL_CAPTION)]
     console.print(f"rendering the report of {len(rows)} runs…")
     report = sweep.save(out / "report.html")
     console.print(f"report: {report}")

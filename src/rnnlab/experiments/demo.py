@@ -36,6 +36,7 @@ import numpy as np
 from rnnlab.engine.model import LSTM, RNN, SequenceModel
 from rnnlab.experiments.config import RunConfig
 from rnnlab.experiments.executors import make_executor
+from rnnlab.experiments.gallery import lag_profile
 from rnnlab.experiments.prepared import validate
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import Counts, run_sweep
@@ -214,12 +215,8 @@ class StoryRow:
 
 def lag_ratios(model: SequenceModel, X: np.ndarray, Y: np.ndarray) -> dict[int, float]:
     """Mean over the batch of ‖δ_{T−τ}‖ / ‖δ_T‖ with the loss on the last step only."""
-    mask = np.zeros(X.shape[:2], dtype=model.dtype)
-    mask[-1] = 1
-    delta = model.loss_and_grads(X, Y, loss="mse", mask=mask).trace.layers[0].delta
-    norms = np.linalg.norm(delta.astype(np.float64), axis=-1)  # (T+1, B)
-    ratio = (norms / norms[-1]).mean(axis=1)
-    return {lag: float(ratio[-1 - lag]) for lag in LAGS}
+    profile = lag_profile(model, X, Y)
+    return {lag: float(profile[lag]) for lag in LAGS}
 
 
 def story_at_init(hidden_size: int = 64, batch_size: int = 32, seed: int = 0) -> list[StoryRow]:

@@ -380,14 +380,18 @@ def sweep_body(
     run_fmt: str = "png",
     intro: str = "",
     store: Path | None = None,
+    lead: Sequence[tuple[FigureMaker, str]] = (),
 ) -> str:
-    """Intro (text, its $formulas$ typeset), summary, sweep figures, then each run
-    (figures as PNG: many runs, many figures). With `store`, each ended run's section is
-    kept there and reused (report.cache)."""
+    """Intro (text, its $formulas$ typeset), the `lead` figures (maker, caption) it speaks
+    of, summary, sweep figures, then each run (figures as PNG: many runs, many figures).
+    With `store`, each ended run's section is kept there and reused (report.cache)."""
     statuses = ", ".join(
         f"{sum(r.status == s for r in runs)} {s}" for s in dict.fromkeys(r.status for r in runs)
     )
     parts = [f"<p>{maths.html(p.strip())}</p>" for p in intro.split("\n\n") if p.strip()]
+    if lead:
+        shown = "".join(figure_html(make(), caption, "svg") for make, caption in lead)
+        parts.append(f"<div class='figures'>{shown}</div>")
     parts += [f"<p>{len(runs)} runs: {escape(statuses)}.</p>", "<h2>Summary</h2>"]
     parts.append(summary_table(runs))
     figures = (

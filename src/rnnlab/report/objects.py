@@ -11,7 +11,7 @@ report file, or as figure files.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +70,7 @@ class Sweep:
         self.runs: list[RunData] = load_store(folder)
         self.title = f"rnnlab report — {Path(folder).resolve().name}"
         self.intro = ""
+        self.lead: list[tuple[Callable[[], Figure], str]] = []  # figures after the intro
         self.store: Path | None = Path(folder)  # where ended runs' sections are kept
 
     @classmethod
@@ -78,11 +79,13 @@ class Sweep:
         text shown first (paragraphs separated by blank lines)."""
         sweep = cls.__new__(cls)
         sweep.runs, sweep.title, sweep.intro, sweep.store = list(runs), title, intro, None
+        sweep.lead = []
         return sweep
 
     def figures(self) -> dict[str, Figure]:
         """The sweep's figures, then each run's as '<run id>/<name>'."""
-        out = {name: make() for name, (make, _) in html.sweep_figures(self.runs).items()}
+        out = {f"lead_{i}": make() for i, (make, _) in enumerate(self.lead)}
+        out |= {name: make() for name, (make, _) in html.sweep_figures(self.runs).items()}
         for run in self.runs:
             for name, (make, _) in html.run_figures(run).items():
                 out[f"{run.id}/{name}"] = make()
@@ -90,7 +93,7 @@ class Sweep:
 
     @cached_property
     def _body(self) -> str:
-        return html.sweep_body(self.runs, intro=self.intro, store=self.store)
+        return html.sweep_body(self.runs, intro=self.intro, store=self.store, lead=self.lead)
 
     def html(self) -> str:
         return html.page(self.title, self._body)

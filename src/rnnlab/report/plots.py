@@ -43,6 +43,7 @@ from rnnlab.diagnostics.record import (
 from rnnlab.report.data import RunData, array, group_labels, num
 
 if TYPE_CHECKING:
+    from rnnlab.experiments.gallery import Curve
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -378,6 +379,43 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
     ax.set_ylabel("gradient factor per step back")
     ax.set_title("decay against spectral radius")
     legend(fig)
+    return fig
+
+
+# gallery family -> (line style, colours in turn): the failures solid in blue and red, the
+# classic remedies dashed in greens, the modern ones dash-dotted in distinct hues
+FAMILY_STYLE = {
+    "vanishes": ("-", ("#1f4e9c", "#6fa8dc")),
+    "explodes": ("-", ("#c0392b",)),
+    "classic remedy": ("--", ("#1b7837", "#5aae61", "#a6611a", "#80cdc1")),
+    "modern remedy": ("-.", ("#762a83", "#e7298a", "#d95f02", "#666666", "#00a0b0")),
+}
+
+
+def every_cell(curves: Sequence[Curve]) -> Figure:
+    """Every cell's lag profile at initialisation on one batch (experiments.gallery), with
+    the article's 0.8^τ: vanishing, exploding and each remedy on one plot."""
+    fig, (ax,) = figure(width=7.2, height=4.4)
+    low = 1.0
+    seen: dict[str, int] = {}
+    for c in curves:
+        ok = np.isfinite(c.profile) & (c.profile > 0)
+        tau = np.arange(c.profile.size)
+        style, palette = FAMILY_STYLE.get(c.family, ("-", ("#333333",)))
+        k = seen[c.family] = seen.get(c.family, -1) + 1
+        color = palette[k % len(palette)]
+        ax.semilogy(tau[ok], c.profile[ok], style, color=color, lw=1.5, label=c.label)
+        if ok.any():
+            low = min(low, float(c.profile[ok].min()))
+    T = max(c.profile.size for c in curves)
+    tau = np.arange(T)
+    ax.semilogy(tau, 0.8**tau, ":", color=BOUND, lw=1.2, label="0.8^τ (the article's bound)")
+    ax.axvline(50, color=BOUND, ls=":", lw=0.8)
+    ax.set_ylim(max(low / 10, 1e-30), None)
+    ax.set_xlabel("lag τ (steps back from T)")
+    ax.set_ylabel(RATIO)
+    ax.set_title(f"every cell at initialisation, one adding batch, T = {T}")
+    legend(fig, ncols=2)
     return fig
 
 

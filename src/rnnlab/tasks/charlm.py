@@ -52,6 +52,7 @@ class Forward(Protocol):
 
 MAX_SAMPLE = 1_000_000  # characters `sample` may write
 
+
 def read_text(path: str | Path | None) -> str:
     """The file's text, or the packaged tiny Shakespeare when `path` is None. The file must
     be a regular file (not /dev/zero, a FIFO or a folder) of at most MAX_TEXT_BYTES, checked

@@ -43,11 +43,11 @@ from rnnlab.diagnostics.record import (
 from rnnlab.report.data import RunData, array, group_labels, num
 
 if TYPE_CHECKING:
-    from rnnlab.experiments.gallery import Curve
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from rnnlab.diagnostics.spectra import BlockSpectrum
+    from rnnlab.experiments.gallery import Curve
 
 BASE, BAD = "#2ca02c", "#d62728"
 DIVERGED = "black"  # the × where a run diverged: no curve's colour

@@ -432,3 +432,106 @@ def test_a_float32_module_is_followed_in_its_own_precision():
     np.testing.assert_allclose(b.flow.lag.profile, a.flow.lag.profile, rtol=1e-4)
     np.testing.assert_allclose(b.jacobians[0].log_norm, a.jacobians[0].log_norm, atol=1e-4)
     assert b.activations[0].gate_mean == pytest.approx(a.activations[0].gate_mean, abs=1e-5)
+
+
+class MyLRU(nn.Module):
+    """x_t = λ x_{t−1} + γ (B u_t) in complex arithmetic, the state handed on as
+    [Re x; Im x]; the layer's output y = Re(C x) + D u, out = y + GELU(M y + m)."""
+
+    def __init__(self, d, h):
+        super().__init__()
+        n = h // 2
+        self.B = nn.Linear(d, h, dtype=f64)  # rows [Re B; Im B], and a bias
+        self.nu = nn.Parameter(torch.log(-torch.log(torch.rand(n, dtype=f64) * 0.3 + 0.6)))
+        self.theta = nn.Parameter(torch.log(torch.rand(n, dtype=f64) * 3))
+        self.C = nn.Parameter(torch.randn(h, h, dtype=f64) / n**0.5)  # [Re C | −Im C]
+        self.D = nn.Parameter(torch.randn(h, d, dtype=f64) / d**0.5)
+        self.mix = nn.Linear(h, h, dtype=f64)
+
+    def forward(self, x, h):
+        n = h.shape[-1] // 2
+        lam = torch.exp(torch.complex(-torch.exp(self.nu), torch.exp(self.theta)))
+        gamma = torch.sqrt(1 - lam.abs() ** 2)
+        v = self.B(x)
+        s = lam * torch.complex(h[..., :n], h[..., n:]) + gamma * torch.complex(
+            v[..., :n], v[..., n:]
+        )
+        return torch.cat([s.real, s.imag], dim=-1)
+
+    def output(self, x, h):
+        y = h @ self.C.T + x @ self.D.T
+        return y + torch.nn.functional.gelu(self.mix(y))
+
+
+def test_watch_follows_a_users_own_lru_and_its_output_map():
+    """The LRU's layer hands on its output map, not its state: the loop feeds `output` to
+    the layer above and the readout; the lag profile, Jacobians (diag(λ) in real form),
+    spectra (λ and λ̄) and the theory rate max|λ| equal the engine's on the same weights."""
+    torch.manual_seed(5)
+    cells = [MyLRU(D if layer == 0 else H, H) for layer in range(L)]
+    readout = nn.Linear(H, K, dtype=f64)
+    x, y = torch.randn(T, B, D, dtype=f64), torch.randn(T, B, K, dtype=f64)
+    h0 = 0.5 * torch.randn(L, B, H, dtype=f64)
+    declared = [
+        rt.cell(
+            "lru",
+            m,
+            U="B.weight",
+            b="B.bias",
+            nu="nu",
+            theta="theta",
+            C="C",
+            D="D",
+            M="mix.weight",
+            m="mix.bias",
+        )
+        for m in cells
+    ]
+    with rt.watch(cells=declared) as w:
+        state = [w.step(h0[layer], layer=layer) for layer in range(L)]
+        outputs = []
+        for k in range(T):
+            inp = x[k]
+            for layer in range(L):
+                state[layer] = w.step(cells[layer](inp, state[layer]), layer=layer)
+                inp = cells[layer].output(inp, state[layer])
+            outputs.append(readout(inp))
+        loss = ((torch.stack(outputs) - y) ** 2).mean(-1).sum() / B
+        d = w.diagnose(loss, jacobian_sequences=B, thresholds=SHORT)
+    model = SequenceModel(
+        cell="lru", input_size=D, hidden_size=H, output_size=K, num_layers=L, dtype="float64"
+    )
+    params = {}
+    for layer, m in enumerate(cells):
+        p = {
+            "U": m.B.weight,
+            "b": m.B.bias,
+            "nu": m.nu,
+            "theta": m.theta,
+            "C": m.C,
+            "D": m.D,
+            "M": m.mix.weight,
+            "m": m.mix.bias,
+        }
+        params |= {f"{k}_{layer}": numpy(v) for k, v in p.items()}
+    model.set_params(params | {"V": numpy(readout.weight), "c": numpy(readout.bias)})
+    ref = diagnose(
+        model,
+        x.numpy(),
+        y.numpy(),
+        np.ones((T, B)),
+        loss="mse",
+        h0=h0.numpy(),
+        jacobian_sequences=B,
+        thresholds=SHORT,
+    )
+    assert abs(d.loss - ref.loss) < 1e-12
+    # the top layer's: watch backpropagates from h^top_t, so below it the path the layer
+    # above's D u takes straight to its output is not in the watched profile (README)
+    np.testing.assert_allclose(d.flow.lag.profile[-1], ref.flow.lag.profile[-1], rtol=1e-10)
+    for a, b in zip(d.jacobians, ref.jacobians, strict=True):
+        np.testing.assert_allclose(a.log_norm, b.log_norm, rtol=0, atol=1e-10)
+    for s, m in zip(d.spectra, cells, strict=True):
+        lam = torch.exp(torch.complex(-torch.exp(m.nu), torch.exp(m.theta))).detach().numpy()
+        assert s.spectral_radius == pytest.approx(np.abs(lam).max(), rel=1e-12)
+    assert [r.name for r in d.verdict.remedies] == [r.name for r in ref.verdict.remedies]

@@ -122,7 +122,11 @@ def cell(name: str, module: Any, /, **keywords: Any) -> TorchCell:
     options = {k: v for k, v in keywords.items() if k in cls.option_names()}
     rnnlab_cell = make_cell(cls.name, **options)
     # the cell's parameter names and shapes, from its own initialisation at a probe size
-    names = list(rnnlab_cell.init_layer(np.random.default_rng(0), 1, 1, initialisers.Scheme()))
+    names = list(
+        rnnlab_cell.init_layer(
+            np.random.default_rng(0), 1, cls.hidden_multiple, initialisers.Scheme()
+        )
+    )
     allowed = ", ".join(names)
     for key, value in keywords.items():
         if key not in names and key not in options:

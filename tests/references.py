@@ -208,14 +208,15 @@ def _lru_step(cell, p, ax, state, act):
 
 
 def _lru_output(cell, p, h, u):
-    """y = Re(C̃ x) + D u with C̃ = C[:, :N] − i C[:, N:]; out = y + GELU(M y + m)."""
+    """y = Re(C̃ x) + D u with C̃ = C[:, :N] − i C[:, N:]; out = y + GELU(M y + m), GELU's
+    tanh form."""
     N = h.shape[-1] // 2
     x = torch.complex(h[..., :N], h[..., N:])
     C = torch.complex(p["C"][:, :N], -p["C"][:, N:])
     y = (x @ C.T).real + u @ p["D"].T
     if cell.mixing == "none":
         return y
-    return y + torch.nn.functional.gelu(y @ p["M"].T + p["m"])
+    return y + torch.nn.functional.gelu(y @ p["M"].T + p["m"], approximate="tanh")
 
 
 def _lru_blocks(p, H):

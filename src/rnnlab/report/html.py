@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from rnnlab import maths
 from rnnlab.diagnostics.html import STYLE, figure_html, verdict_html
 from rnnlab.diagnostics.html import fragment as _fragment
-from rnnlab.diagnostics.record import gamma_sigma, w_block
+from rnnlab.diagnostics.record import exact_rate, gamma_sigma, w_block
+from rnnlab.engine.cells import CELLS
 from rnnlab.report import cache, plots
 from rnnlab.report.data import RunData, group_labels, known, no_diagnoses
 from rnnlab.report.slider import SCRIPT as SLIDER
@@ -65,6 +66,11 @@ window.addEventListener('beforeprint', function () {
 # --- figures by name ----------------------------------------------------------------------------
 
 
+# the cells the Pascanu bound holds for, as the sweep's captions name them
+_bounded = [cls.title for cls in CELLS.values() if cls.bounded]
+BOUNDED = ", ".join(_bounded[:-1]) + " or " + _bounded[-1]
+
+
 def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
     """name -> (a function making the figure, its caption), in report order. Each caption
     says how to read its figure: the axes, the lines, what to look for, for this run."""
@@ -73,12 +79,19 @@ def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
     elman = bool(d) and gamma_sigma(d[0].diagnosis) is not None
     dep = d[-1].diagnosis.flow.dependency_length if d else None
     needs = f" The dotted line is the lag the task needs ({dep} steps)." if dep is not None else ""
+    exact = bool(d) and exact_rate(d[0].diagnosis) is not None
     bound = (
         " Dashed, in a curve's colour: the bound "
         r"$(\gamma\,\sigma_{\max}(W))^{\tau}$, which that curve never crosses."
         if elman
         else " Gated cells have no such bound: their gates set how much passes."
     )
+    if exact:
+        bound += (
+            r" Dashed (theory): $\|\prod J\| = \rho^{\tau}$, exact for this recurrence "
+            r"($\rho = \max_j |\lambda_j|$ of a diagonal linear one; 1 for an orthogonal "
+            "W); the curve lies under it."
+        )
     mode, threshold = clip.get("mode", "none"), clip.get("threshold")
     if mode == "norm":
         threshold_text = (
@@ -176,7 +189,7 @@ def sweep_figures(runs: Sequence[RunData]) -> dict[str, tuple[FigureMaker, str]]
         ),
         "decay_vs_radius": (
             lambda: plots.decay_vs_radius(runs),
-            "Each Elman RNN or IndRNN at initialisation: the gradient's measured decay per "
+            f"Each {BOUNDED} at initialisation: the gradient's measured decay per "
             "step back (dot, fitted to its lag profile) against the spectral radius ρ(W), "
             "joined to its own bound γ·σ_max(W) (triangle). Below 1 the gradient vanishes, "
             "above it grows; "

@@ -363,7 +363,7 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
         radius = num(w.spectral_radius) if w is not None else math.nan
         points.append((radius, init.flow.decay_factor, g))
     if not points:
-        return empty("no Elman RNN or IndRNN with a diagnosis at initialisation")
+        return empty("no cell with the Pascanu bound (an RNN, IndRNN or expRNN) diagnosed at init")
     fig, (ax,) = figure()
     rho, decay, bound = (np.array([p[i] for p in points], dtype=np.float64) for i in range(3))
     order = np.argsort(rho)

@@ -308,7 +308,12 @@ def test_diagnose_marks_the_remedies_in_use(tmp_path):
     path = tmp_path / "relu.toml"
     path.write_text(RELU_CLIPPED)
     remedies = json.loads(invoke("diagnose", str(path), "--json").stdout)["verdict"]["remedies"]
-    assert [r["in_use"] for r in remedies] == [False, True, True]  # the gated cell is not
+    assert [(r["name"], r["in_use"]) for r in remedies] == [
+        ("orthogonal_cell", False),
+        ("gated_cell", False),
+        ("clip_norm", True),
+        ("orthogonal_w", True),
+    ]
     table = invoke("diagnose", str(path)).output
     for i, r in enumerate(remedies, 1):
         assert (f"remedy {i} [in use]" in table) is r["in_use"]

@@ -103,8 +103,42 @@ def _minlstm_step(p: dict[str, Any], ax: Any, h: Any) -> Any:
     return (f / (f + i)) * h + (i / (f + i)) * _g(k_h)
 
 
+def _lru_prepare(p: dict[str, Any]) -> dict[str, Any]:
+    """λ = exp(−exp(ν) + i exp(θ)) and γ = √(1 − |λ|²), in the real form the state takes."""
+    import torch
+
+    modulus, phase = torch.exp(-torch.exp(p["nu"])), torch.exp(p["theta"])
+    re, im = modulus * torch.cos(phase), modulus * torch.sin(phase)
+    gamma = torch.sqrt(1 - modulus**2)
+    return p | {
+        "lam": torch.cat([re, re]),
+        "rot": torch.cat([-im, im]),
+        "gamma2": torch.cat([gamma, gamma]),
+    }
+
+
+def _lru_step(p: dict[str, Any], ax: Any, h: Any) -> Any:
+    import torch
+
+    N = h.shape[-1] // 2
+    swapped = torch.cat([h[:, N:], h[:, :N]], dim=-1)  # [Im x; Re x]
+    return h * p["lam"] + swapped * p["rot"] + ax * p["gamma2"]
+
+
+def _lru_output(p: dict[str, Any], h: Any, x: Any) -> Any:
+    """y = Re(C x) + D u, then the GELU mixing with its residual."""
+    import torch.nn.functional as F
+
+    y = h @ p["C"].T + x @ p["D"].T
+    return y + F.gelu(y @ p["M"].T + p["m"], approximate="tanh")
+
+
 def _same(p: dict[str, Any]) -> dict[str, Any]:
     return p
+
+
+def _states(p: dict[str, Any], h: Any, x: Any) -> Any:
+    return h
 
 
 class Bench(NamedTuple):
@@ -118,6 +152,7 @@ class Bench(NamedTuple):
     dense_recurrence: bool
     step: Callable[..., Any] | None = None
     prepare: Callable[[dict[str, Any]], dict[str, Any]] = _same
+    output: Callable[..., Any] = _states  # what the readout reads, from (p, h, x)
 
 
 # one line per cell; the registry name is the key
@@ -129,6 +164,7 @@ CELLS: dict[str, Bench] = {
     "exprnn": Bench("expRNN", {}, True, _exprnn_step, _exprnn_prepare),
     "mingru": Bench("minGRU", {}, False, _mingru_step),
     "minlstm": Bench("minLSTM", {}, False, _minlstm_step),
+    "lru": Bench("LRU", {}, False, _lru_step, _lru_prepare, _lru_output),
 }
 
 SIZES = {  # (T, B, D, H, K)
@@ -141,7 +177,8 @@ ROWS = {"quick": ("small",), "all": ("small", "wide", "long")}
 
 def step_flops(cell: str, T: int, B: int, D: int, H: int, K: int) -> int:
     """GEMM FLOPs of one training step: 3 × the forward's 2·T·B·(D·G + H·G + H·K), without
-    H·G for a cell whose recurrence is elementwise (IndRNN, minGRU, minLSTM)."""
+    H·G for a cell whose recurrence is elementwise (IndRNN, minGRU, minLSTM, LRU; the LRU's
+    output map adds its own, uncounted)."""
     from rnnlab.engine.cells import make_cell
 
     G = make_cell(cell, **CELLS[cell].options).gates * H
@@ -214,7 +251,8 @@ def make_pair(cell: str, T: int, B: int, D: int, H: int, K: int) -> tuple[Callab
             for ax_t in ax.unbind(0):
                 h = step(p, ax_t, h)
                 hs.append(h)
-            return torch.stack(hs) @ P["V"].T + P["c"]  # (T, B, K)
+            out = bench.output(p, torch.stack(hs), Xt)  # (T, B, H)
+            return out @ P["V"].T + P["c"]  # (T, B, K)
 
     def run_rnnlab() -> float:
         return float(model.loss_and_grads(X, Y, loss="cross_entropy")[0])

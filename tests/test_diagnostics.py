@@ -622,10 +622,19 @@ def test_a_vanishing_lstm_is_told_to_open_its_forget_gate_first():
     opened = rnnlab.LSTM(input_size=2, hidden_size=4, output_size=1, forget_bias=1.0)
     ranked = remedies("vanishing", RunInfo.from_model(opened), 1.0)
     assert [(r.name, r.in_use) for r in ranked] == [  # those in use move last
+        ("chrono_init", False),
         ("orthogonal_w", False),
         ("forget_bias", True),
         ("gated_cell", True),
     ]
+    chrono = rnnlab.LSTM(input_size=2, hidden_size=4, output_size=1, init="chrono", t_max=50)
+    ranked = remedies("vanishing", RunInfo.from_model(chrono), 1.0)
+    assert [(r.name, r.in_use) for r in ranked][-3:] == [  # chrono sets b_f: both in use
+        ("forget_bias", True),
+        ("chrono_init", True),
+        ("gated_cell", True),
+    ]
+    assert "Tallec & Ollivier 2018" in ranked[-2].action
     rescaled = rnnlab.RNN(input_size=2, hidden_size=4, output_size=1, spectral_radius=0.9)
     assert RunInfo.from_model(rescaled).spectral_radius == 0.9
 

@@ -60,7 +60,7 @@ class LSTMCell(Cell):
     carry = "f"
     chrono = True
     remedies = {
-        "vanishing": ("chrono_init", "forget_bias", "orthogonal_w", "gated_cell"),
+        "vanishing": ("forget_bias", "chrono_init", "orthogonal_w", "gated_cell"),
         "stuck": ("train_longer", "forget_bias"),
     }
 

@@ -157,3 +157,9 @@ def test_the_diagnosis_prints_the_theory_and_the_figure_draws_it():
     fig = lag_profile([Snapshot(0, d)])
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert f"‖ΠJ‖ = {rate:.4g}^τ (theory)" in labels
+
+
+def test_the_label_says_what_differs_from_the_paper():
+    assert lru().cell.label() == "LRU"
+    assert lru(parameterisation="direct", normalise=False).cell.label() == "LRU (λ direct, no γ)"
+    assert lru(r_min=0.9, r_max=0.999).cell.label() == "LRU (|λ| ∈ [0.9, 0.999])"

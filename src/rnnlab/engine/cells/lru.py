@@ -109,7 +109,16 @@ class LRUCell(Cell):
         check_number("theta_max", self.theta_max, lambda v: 0 < v <= 2 * math.pi, "in (0, 2π]")
 
     def label(self, init: str = "pytorch") -> str:
-        return "LRU" if self.options() == LRUCell().options() else "LRU variant"
+        """ "LRU", with what differs from the paper's defaults: "LRU (λ direct, no γ)"."""
+        changes = [
+            "λ direct" if self.parameterisation == "direct" else "",
+            "" if self.normalise else "no γ",
+            f"|λ| ∈ [{self.r_min:g}, {self.r_max:g}]" if (self.r_min, self.r_max) != (0, 1) else "",
+            f"arg λ ≤ {self.theta_max:.3g}" if self.theta_max != 2 * math.pi else "",
+            "no mixing" if self.mixing == "none" else "",
+        ]
+        said = ", ".join(c for c in changes if c)
+        return f"LRU ({said})" if said else "LRU"
 
     # -- parameters ---------------------------------------------------------------------
 

@@ -13,6 +13,11 @@ Beside it, Pascanu et al.'s (2013) bound for the Elman RNN, where J_j = diag(φ'
 |φ'| ≤ γ:  ‖Π J‖₂ ≤ (γ·σ_max(W))^τ. No bound of that form applies to LSTM or GRU: their
 additive carry (diag(f) on c, diag(z) on h) and the gates make J depend on the data in a way
 σ_max(W) does not limit, so bound_log is None for them.
+
+Where the equations give the product itself, the cell says so (`Cell.exact_rate`): a
+diagonal linear recurrence (the LRU, J_j = diag(λ); a linear IndRNN, diag(u)) has
+‖Π J‖₂ = max_j |λ_j|^τ exactly, and a linear expRNN's W^τ is orthogonal, of norm 1. That ρ is
+kept beside the measurement (exact_rate), which it must equal.
 """
 
 from __future__ import annotations

@@ -2,13 +2,23 @@
 stores.
 
     .venv/bin/python benchmarks/reproduce.py [--out runs/reproduce] [--workers 2]
-                                             [--only adding copy ...] [--no-run] [--html]
+                                             [--only NAME ...] [--no-run] [--html]
 
 Each sweep has its own store, OUT/<name>/ (runs.db, runs/<id>/). Rerunning skips finished
-runs, so an interrupted reproduction continues; --no-run only rewrites REPRODUCTIONS.md
-from the stores as they are. --html also writes OUT/<name>/report.html (rnnlab report).
-The file is generated, never edited by hand: each row gives the paper's claim, our
-setting, our numbers and whether the claim reproduces at this scale.
+runs, so an interrupted reproduction continues; --only NAME ... runs those sections only
+(the others are read from their stores as they are, and keep their timings); --no-run only
+rewrites REPRODUCTIONS.md from the stores as they are. --html also writes
+OUT/<name>/report.html (rnnlab report). Each section's wall time is kept in
+OUT/timings.json. The file is generated, never edited by hand: each row gives the paper's
+claim, our setting, our numbers and whether the claim reproduces at this scale, decided
+here from the stores.
+
+A section is a sweep file examples/reproduce/NAME.toml and a study function
+`NAME(runs, folder) -> (rows, detail)` registered in STUDIES as "NAME": (title, NAME): it
+reads the store's runs and returns its rows of the claims table (claim, setting, numbers,
+reproduces?) and the markdown under its heading. A study whose configs need a
+measurement on this machine first (adding_min: steps for an equal wall-clock budget) also
+has an entry in PLANS, which maps the file's configs to the ones to run.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import numpy as np
 from rnnlab._atomic import atomic_write
 from rnnlab.diagnostics import history_stats
 from rnnlab.diagnostics.record import gamma_sigma, w_block
+from rnnlab.experiments.config import RunConfig
 from rnnlab.experiments.executors import make_executor
 from rnnlab.experiments.store import Store
 from rnnlab.experiments.sweep import load_sweep, run_sweep
@@ -38,11 +49,14 @@ SWEEPS = ROOT / "examples" / "reproduce"
 
 
 def run_study(sweep: Path, folder: Path, workers: int) -> tuple[float, int]:
-    """Run every unfinished point of a sweep file into the store at `folder`; wall seconds
-    and how many runs ran now."""
-    grid = load_sweep(sweep)
+    """Run every unfinished point of a sweep file into the store at `folder` (after the
+    study's plan, if it has one, has set what the file cannot); wall seconds, the plan's
+    included, and how many runs ran now."""
     name = sweep.stem
     start = time.perf_counter()
+    configs = load_sweep(sweep).configs
+    if name in PLANS:
+        configs = PLANS[name](configs, folder)
     pool = make_executor("local", workers)
     try:
         with Store(folder, write=True) as store:
@@ -50,11 +64,11 @@ def run_study(sweep: Path, folder: Path, workers: int) -> tuple[float, int]:
             def show(c: Any) -> None:
                 print(f"\r{name}: {c.completed}/{c.total} runs", end="", flush=True)
 
-            counts = run_sweep(grid.configs, store, pool, on_change=show)
+            counts = run_sweep(configs, store, pool, on_change=show)
     finally:
         pool.close()
     seconds = time.perf_counter() - start
-    print(f"\r{name}: {len(grid.configs)} runs, {counts.total} run now in {seconds:.0f} s")
+    print(f"\r{name}: {len(configs)} runs, {counts.total} run now in {seconds:.0f} s")
     return seconds, counts.total
 
 
@@ -83,6 +97,10 @@ def _seeds(runs: list[RunData]) -> str:
 
 def _loss(run: RunData) -> float:
     return float(run.final.get("loss", math.nan))
+
+
+def _accuracy(run: RunData) -> float:
+    return float(run.final.get("accuracy", math.nan))
 
 
 def _clip(run: RunData) -> str:
@@ -375,6 +393,259 @@ def _sample(run_dir: Path, length: int = 300) -> str:
     return prime + run.task.sample(run.model, np.random.default_rng(0), prime, 0.8, length)
 
 
+def _ratio_table(runs: list[RunData]) -> tuple[list[str], dict[tuple[str, int], list[float]]]:
+    """Copy memory per model and T: loss and loss / baseline per seed, accuracy."""
+    lines = _head(
+        ["model", "T", "baseline 10·ln 8/(T+20)", "loss (per seed)", "loss / baseline (per seed)"]
+        + ["accuracy (per seed)", "solved"]
+    )
+    ratios: dict[tuple[str, int], list[float]] = {}
+    for (label, T), group in _by(runs, lambda r: (r.label, r.T)).items():
+        group = sorted(group, key=lambda r: r.config["train"]["seed"])
+        base = group[0].baseline or math.nan
+        ratios[label, T] = [_loss(r) / base for r in group]
+        lines.append(
+            f"| {label} | {T} | {base:.4f} | {', '.join(f'{_loss(r):.4f}' for r in group)} | "
+            f"{', '.join(f'{x:.2f}' for x in ratios[label, T])} | "
+            f"{', '.join(f'{_accuracy(r):.3f}' for r in group)} | "
+            f"{sum(r.solved for r in group)}/{len(group)} |"
+        )
+    return lines, ratios
+
+
+def copy_exprnn(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
+    """Copy memory at long T: the tanh RNN and the LSTM at the baseline, the expRNN below."""
+    Ts = sorted({r.T for r in runs})
+    lines, ratios = _ratio_table(runs)
+    at_base = {m: [x for T in Ts for x in ratios.get((m, T), [])] for m in ("tanh RNN", "LSTM")}
+    near = [0.9 <= x <= 1.1 for xs in at_base.values() for x in xs]
+    exp = [x for T in Ts for x in ratios.get(("expRNN", T), [])]
+    solved = sum(r.solved for r in runs if r.label == "expRNN")
+
+    def listed(model: str) -> str:
+        return "; ".join(
+            f"T = {T}: " + ", ".join(f"{x:.2f}" for x in ratios.get((model, T), [])) for T in Ts
+        )
+
+    setting = _setting(runs[0], f"T ∈ {{{', '.join(map(str, Ts))}}}", _seeds(runs))
+    rows = [
+        (
+            "Copy memory at long T (Arjovsky et al. 2016): the tanh RNN and the LSTM sit at the "
+            "memoryless baseline 10·ln 8/(T+20)",
+            setting + ", every model alike; at the baseline: loss / baseline in [0.9, 1.1]",
+            "loss / baseline per seed, tanh RNN "
+            + listed("tanh RNN")
+            + " — LSTM "
+            + listed("LSTM"),
+            "yes" if near and all(near) else "partly" if any(near) else "no",
+        ),
+        (
+            "Copy memory at long T (Lezcano-Casado & Martínez-Rubio 2019): the expRNN "
+            "(orthogonal W = exp(A), modReLU, Henaff init) solves it or goes clearly below "
+            "the baseline",
+            "as above; clearly below: loss / baseline ≤ 0.5 for every seed; solved: recall "
+            "accuracy ≥ 0.99",
+            f"expRNN loss / baseline per seed, {listed('expRNN')}; solved {solved} of "
+            f"{len(exp)} runs",
+            "yes" if exp and all(x <= 0.5 for x in exp) else
+            "partly" if any(x <= 0.5 for x in exp) else "no",
+        ),
+    ]  # fmt: skip
+    return rows, "\n".join(lines)
+
+
+def _first_solved(runs: list[RunData]) -> str:
+    """Two table cells: per run, the step of its first solved evaluation, and how many of
+    the evaluations from there on were solved (a run may reach the threshold and leave it)."""
+    firsts, kept = [], []
+    for run in runs:
+        steps = [int(e["step"]) for e in run.evals if e.get("solved") == 1.0]
+        if not steps:
+            firsts.append("never")
+            kept.append("—")
+            continue
+        firsts.append(str(steps[0]))
+        kept.append(f"{len(steps)} of {sum(e['step'] >= steps[0] for e in run.evals)}")
+    return f"{', '.join(firsts)} | {', '.join(kept)}"
+
+
+def adding_indrnn(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
+    """The adding problem at long T: a ReLU IndRNN, u bounded by 2^(1/T), against the tanh RNN."""
+    Ts = sorted({r.T for r in runs})
+    lines = _head(
+        ["model", "T", "bound on u", "validation MSE (per seed)", "solved"]
+        + ["first evaluation solved at", "evaluations solved after it"]
+    )
+    fraction: dict[tuple[str, int], float] = {}
+    mse: dict[tuple[str, int], float] = {}
+    bounds = {}
+    for (label, T), group in sorted(_by(runs, lambda r: (r.label, r.T)).items()):
+        group = sorted(group, key=lambda r: r.config["train"]["seed"])
+        bound = group[0].config["model"].get("recurrent_max")
+        if bound is not None:
+            bounds[T] = bound
+        fraction[label, T] = sum(r.solved for r in group) / len(group)
+        mse[label, T] = statistics.median(_loss(r) for r in group)
+        lines.append(
+            f"| {label} | {T} | {'—' if bound is None else f'{bound:.6g}'} | "
+            f"{', '.join(f'{_loss(r):.3g}' for r in group)} | "
+            f"{sum(r.solved for r in group)}/{len(group)} | {_first_solved(group)} |"
+        )
+    holds = [
+        T for T in Ts
+        if fraction.get(("relu IndRNN", T), 0) > 0.5 and fraction.get(("tanh RNN", T), 1) < 0.5
+    ]  # fmt: skip
+    exact = all(math.isclose(b, 2 ** (1 / T), rel_tol=1e-6) for T, b in bounds.items())
+    row = (
+        "Adding problem at long T (Li et al. 2018): a ReLU IndRNN with its u_j bounded by "
+        "2^(1/T) solves it where the tanh RNN fails",
+        _setting(
+            runs[0],
+            f"T ∈ {{{', '.join(map(str, Ts))}}}",
+            f"{runs[0].config['model']['num_layers']} layers",
+            "IndRNN recurrent_max = 2^(1/T)" + ("" if exact else " (NOT: see the table)")
+            + ", u ~ U(0, recurrent_max)",
+            _seeds(runs),
+            "solved: validation MSE ≤ 0.01",
+        ),
+        "; ".join(
+            f"T = {T}: IndRNN solved {fraction.get(('relu IndRNN', T), 0):.0%} "
+            f"(median MSE {mse.get(('relu IndRNN', T), math.nan):.3g}), tanh RNN "
+            f"{fraction.get(('tanh RNN', T), 0):.0%} "
+            f"({mse.get(('tanh RNN', T), math.nan):.3g})"
+            for T in Ts
+        ),
+        "yes" if holds == Ts else "partly" if holds else "no",
+    )  # fmt: skip
+    return [row], "\n".join(lines) + _dead_units(runs)
+
+
+# --- equal wall-clock: steps from the per-step time measured on this machine ------------------
+
+BUDGET_SECONDS = {"adding_min": 40.0}  # training seconds per run
+TIMING_STEPS = (10, 60)  # a step's time: (t(60 steps) − t(10 steps)) / 50, in a worker's setup
+TIMING_ROUNDS = 3  # the smallest of 3 measurements, taken in turn across the models
+
+
+def _time_steps(config: RunConfig, steps: int) -> float:
+    """Seconds to prepare, train `steps` steps and evaluate once, as a sweep's worker does
+    (runner.run_one: one BLAS thread), diagnostics and checkpoints off."""
+    import tempfile
+
+    from rnnlab.experiments.runner import run_one
+
+    data = config.model_dump()
+    data["train"] |= {"steps": steps, "eval_every": steps, "checkpoint_every": None}
+    data["diagnostics"] |= {"every": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        result = json.loads(run_one(json.dumps(data), tmp))
+    if result["status"] != "done":
+        raise RuntimeError(f"timing run {config.run_id}: {result.get('error', result['status'])}")
+    return float(result["seconds"])
+
+
+def equal_wall_clock(configs: list[RunConfig], folder: Path) -> list[RunConfig]:
+    """The configs with train.steps set so that every model trains about the study's
+    BUDGET_SECONDS: its step time measured here, the smallest of TIMING_ROUNDS, and steps
+    rounded down to a multiple of eval_every. The measurement is kept in folder/plan.json,
+    so a rerun (and --no-run) reads the same plan and the same run ids."""
+    from rnnlab.experiments.prepared import validate
+    from rnnlab.report.data import model_label
+
+    path = folder / "plan.json"
+    if path.exists():
+        plan = json.loads(path.read_text())
+    else:
+        budget = BUDGET_SECONDS[folder.name]
+        first = {model_label(c.model.model_dump()): c for c in reversed(configs)}
+        per_step: dict[str, list[float]] = {label: [] for label in first}
+        for _ in range(TIMING_ROUNDS):
+            for label, config in first.items():
+                short, long = (_time_steps(config, n) for n in TIMING_STEPS)
+                per_step[label].append((long - short) / (TIMING_STEPS[1] - TIMING_STEPS[0]))
+        plan = {"budget_seconds": budget, "models": {}}
+        for label, config in first.items():
+            seconds = min(per_step[label])
+            every = config.train.eval_every
+            plan["models"][label] = {
+                "seconds_per_step": seconds,
+                "measured": per_step[label],
+                "steps": max(every, int(budget / seconds) // every * every),
+            }
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(plan, indent=1).encode())
+    out = []
+    for config in configs:
+        data = config.model_dump()
+        data["train"]["steps"] = plan["models"][model_label(data["model"])]["steps"]
+        out.append(validate(data))
+    return out
+
+
+def _mse_at(run: RunData, seconds: float) -> tuple[int, float]:
+    """The step and validation MSE of the run's last evaluation at or before `seconds` of
+    its wall-clock, its steps taken at the run's mean rate (run seconds / steps)."""
+    rate = (run.seconds or math.nan) / run.config["train"]["steps"]
+    within = [e for e in run.evals if e["step"] * rate <= seconds] or run.evals[:1]
+    return int(within[-1]["step"]), float(within[-1]["loss"])
+
+
+def adding_min(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
+    """minGRU and minLSTM against GRU and LSTM on the adding problem, at equal wall-clock.
+    The planned steps give each run about the budget; the load on a shared machine moves
+    each run's real time from it, so the comparison is read at the shortest run's
+    wall-clock, where every run has been evaluated."""
+    plan = json.loads((folder / "plan.json").read_text())
+    common = min(r.seconds or math.nan for r in runs)
+    lines = _head(
+        ["model", "step time (planned)", "steps", "run seconds (per seed)"]
+        + ["validation MSE at the end (per seed)", f"step, MSE at {common:.0f} s (per seed)"]
+    )
+    mse: dict[str, list[float]] = {}
+    for label, group in _by(runs, lambda r: r.label).items():
+        group = sorted(group, key=lambda r: r.config["train"]["seed"])
+        at = [_mse_at(r, common) for r in group]
+        mse[label] = [x for _, x in at]
+        step = plan["models"][label]["seconds_per_step"]
+        lines.append(
+            f"| {label} | {step * 1e3:.1f} ms | {group[0].config['train']['steps']} | "
+            f"{', '.join(f'{r.seconds or math.nan:.0f}' for r in group)} | "
+            f"{', '.join(f'{_loss(r):.3g}' for r in group)} | "
+            f"{', '.join(f'{s}: {x:.3g}' for s, x in at)} |"
+        )
+
+    med = {label: statistics.median(xs) for label, xs in mse.items()}
+    pairs = [("minGRU", "GRU"), ("minLSTM", "LSTM")]
+    good = [  # as low an MSE, or both solve
+        a <= b or (a <= 0.01 and b <= 0.01)
+        for a, b in ((med.get(s, math.nan), med.get(f, math.nan)) for s, f in pairs)
+    ]
+    row = (
+        "minGRU and minLSTM (Feng et al. 2024): with gates read from x_t only, a step is "
+        "cheaper, and in the same wall-clock they reach a validation MSE as low as GRU and "
+        "LSTM on the adding problem",
+        _setting(
+            runs[0],
+            f"T = {runs[0].T}",
+            _seeds(runs),
+            f"steps = {plan['budget_seconds']:g} s / step time measured by reproduce.py "
+            f"before the runs; compared at {common:.0f} s, the shortest run's wall-clock "
+            "(each run's evaluations placed at its mean step time)",
+            "as low: median MSE ≤ the full cell's, or both ≤ 0.01 (solved)",
+        ).replace(f"{runs[0].config['train']['steps']} steps, ", ""),
+        f"median validation MSE at {common:.0f} s: "
+        + "; ".join(
+            f"{s} {med.get(s, math.nan):.3g} against {f} {med.get(f, math.nan):.3g}"
+            for s, f in pairs
+        ),
+        "yes" if all(good) else "partly" if any(good) else "no",
+    )
+    return [row], "\n".join(lines)
+
+
+PLANS = {"adding_min": equal_wall_clock}  # studies whose configs need a measurement first
+
+
 STUDIES = {
     "adding": ("Adding problem", adding),
     "adding_irnn": ("Adding problem: the IRNN in its paper's setting", adding_irnn),
@@ -382,6 +653,9 @@ STUDIES = {
     "temporal_order": ("Temporal order with and without clipping", temporal_order),
     "decay_radius": ("Decay against spectral radius at initialisation", decay_radius),
     "charlm": ("Character language model", charlm),
+    "copy_exprnn": ("Copy memory at long T: expRNN", copy_exprnn),
+    "adding_indrnn": ("Adding problem at long T: IndRNN", adding_indrnn),
+    "adding_min": ("Adding problem at equal wall-clock: minGRU and minLSTM", adding_min),
 }
 
 
@@ -421,6 +695,11 @@ def write_markdown(path: Path, out: Path, timings: dict[str, float], machine: st
     atomic_write(path, text.encode("utf-8"))
 
 
+def _timings(path: Path) -> dict[str, float]:
+    """Each section's wall seconds, as the last run of it wrote them."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "reproduce")
@@ -430,18 +709,16 @@ def main() -> None:
     parser.add_argument("--html", action="store_true", help="also write each report.html")
     args = parser.parse_args()
 
-    timings = (
-        json.loads((args.out / "timings.json").read_text())
-        if (args.out / "timings.json").exists()
-        else {}
-    )
+    timings_json = args.out / "timings.json"
     if not args.no_run:
         for name in args.only:
             seconds, ran = run_study(SWEEPS / f"{name}.toml", args.out / name, args.workers)
             if ran:  # a rerun that only skipped finished runs keeps the first timing
-                timings[name] = seconds
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out / "timings.json", json.dumps(timings, indent=1).encode())
+                # read again now: another invocation (--only other sections) may have
+                # written its own timings since this one started
+                timings = _timings(timings_json) | {name: seconds}
+                atomic_write(timings_json, json.dumps(timings, indent=1).encode())
+    timings = _timings(timings_json)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {args.workers} workers"
     write_markdown(ROOT / "REPRODUCTIONS.md", args.out, timings, machine)
     print(f"wrote {ROOT / 'REPRODUCTIONS.md'}")

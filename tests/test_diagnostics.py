@@ -371,14 +371,14 @@ def test_history_spikes_and_non_finite_steps():
 def test_remedies_are_ranked_and_say_what_is_in_use():
     tanh = RunInfo(cell="rnn", nonlinearity="tanh", init="pytorch")
     names = [r.name for r in remedies("vanishing", tanh, None)]
-    modern = ["orthogonal_cell", "diagonal_linear"]
+    modern = ["orthogonal_cell", "lru_cell"]
     assert names == ["relu_identity", "gated_cell", "orthogonal_w", *modern]
     irnn = RunInfo(cell="rnn", nonlinearity="relu", init="identity")
     ranked = remedies("vanishing", irnn, None)
     assert [(r.name, r.in_use) for r in ranked] == [
         ("gated_cell", False),
         ("orthogonal_cell", False),
-        ("diagonal_linear", False),
+        ("lru_cell", False),
         ("relu_identity", True),
         ("orthogonal_w", True),
     ]
@@ -396,12 +396,23 @@ def test_remedies_are_ranked_and_say_what_is_in_use():
         assert "20" in r.action and "cell='" in r.action
     lru = [(r.name, r.in_use) for r in remedies("vanishing", RunInfo(cell="lru"), None)]
     assert lru == [("ring_radius", False), ("train_longer", False)]
+    long_range = RunInfo.from_model(
+        rnnlab.SequenceModel(cell="lru", input_size=1, hidden_size=2, output_size=1, r_min=0.9)
+    )
+    ring = remedies("vanishing", long_range, None)
+    assert [(r.name, r.in_use) for r in ring] == [("train_longer", False), ("ring_radius", True)]
+    assert "learns how long it remembers" in ring[0].reason  # not "the gradient reaches"
     mingru = remedies("vanishing", RunInfo(cell="mingru"), None)
     assert [(r.name, r.in_use) for r in mingru] == [
         ("train_longer", False),
-        ("diagonal_linear", True),
+        ("lru_cell", False),
+        ("min_cells", True),
         ("gated_cell", True),
     ]
+    # a cell with no W to rescale is not told to rescale one when it explodes
+    for cell in ("lru", "mingru", "minlstm", "exprnn"):
+        names = [r.name for r in remedies("exploding", RunInfo(cell=cell), 1.0)]
+        assert "orthogonal_w" not in names and names[0] == "clip_norm", cell
 
 
 def test_diagnosis_is_json_safe_readable_and_changes_nothing():

@@ -531,6 +531,8 @@ def test_watch_follows_a_users_own_lru_and_its_output_map():
     np.testing.assert_allclose(d.flow.lag.profile[-1], ref.flow.lag.profile[-1], rtol=1e-10)
     for a, b in zip(d.jacobians, ref.jacobians, strict=True):
         np.testing.assert_allclose(a.log_norm, b.log_norm, rtol=0, atol=1e-10)
+        assert a.exact_rate == pytest.approx(b.exact_rate, rel=1e-12)  # max |λ_j|, the theory
+    assert any("theory gives" in note for note in d.verdict.evidence)
     for s, m in zip(d.spectra, cells, strict=True):
         lam = torch.exp(torch.complex(-torch.exp(m.nu), torch.exp(m.theta))).detach().numpy()
         assert s.spectral_radius == pytest.approx(np.abs(lam).max(), rel=1e-12)

@@ -232,8 +232,14 @@ def _notes(jacobians: list[JacobianProducts], activations: list[ActivationStats]
                 f"(a diagonal linear or orthogonal recurrence); measured ×{math.exp(lam):.4g} "
                 "per step"
             )
-        if jp.gamma is not None and jp.sigma_max is not None and math.isfinite(jp.sigma_max):
-            g = jp.gamma * jp.sigma_max
+        gamma, sigma = jp.gamma, jp.sigma_max
+        if (
+            gamma is not None
+            and sigma is not None
+            and math.isfinite(sigma)
+            and jp.exact_rate is None
+        ):
+            g = gamma * sigma  # the Pascanu bound, where no exact law replaces it
             consequence = (
                 f"< 1, vanishing is certain, $\\|\\prod J\\|$ ≤ {g:.3g}^τ"
                 if g < 1

@@ -102,12 +102,11 @@ def lag_profile(
         ax.semilogy(tau[ok], p[ok], color=color, label=label)
         if ok.any():
             low, high = min(low, float(p[ok].min())), max(high, float(p[ok].max()))
-        g = gamma_sigma(s.diagnosis)
-        if g is not None and g > 0:
-            bounds.append((tau * math.log(g), color, f"bound ({g:.3g})^τ"))
-        rate = exact_rate(s.diagnosis)
+        g, rate = gamma_sigma(s.diagnosis), exact_rate(s.diagnosis)
         if rate is not None and rate > 0:  # ‖Π J‖ = ρ^τ bounds the profile, and is exact
             bounds.append((tau * math.log(rate), color, f"‖ΠJ‖ = {rate:.4g}^τ (theory)"))
+        elif g is not None and g > 0:
+            bounds.append((tau * math.log(g), color, f"bound ({g:.3g})^τ"))
     top = high * 10
     for log_bound, color, name in bounds:  # cut at the axes: the data set the scale
         inside = log_bound <= math.log(top)

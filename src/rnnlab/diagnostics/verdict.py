@@ -27,6 +27,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,10 +47,13 @@ REMEDIES = (
     "gated_cell",
     "orthogonal_w",
     "orthogonal_cell",
-    "diagonal_linear",
+    "lru_cell",
+    "min_cells",
     "ring_radius",
     "chrono_init",
 )
+# for an exploding run, unless the cell ranks its own (cells without a W to rescale)
+EXPLODING = ("clip_norm", "orthogonal_w", "orthogonal_cell", "gated_cell")
 # evidence and remedies write formulas in rnnlab.maths' source form: a page typesets them
 RATIO = r"$\|\partial L_t/\partial h_{t-\tau}\| / \|\partial L_t/\partial h_t\|$"
 
@@ -109,7 +113,8 @@ class Thresholds:
 class RunInfo:
     """What the run already does, so the remedies can say which are in use.
     spectral_radius: the radius W was rescaled to at initialisation, if any; forget_bias:
-    the LSTM forget-gate bias set at initialisation, if any."""
+    the LSTM forget-gate bias set at initialisation, if any; cell_options: the cell's own
+    options, as configs spell them (an LRU's ring r_min, r_max)."""
 
     cell: str
     nonlinearity: str | None = None
@@ -118,6 +123,7 @@ class RunInfo:
     clip_threshold: float | None = None
     spectral_radius: float | None = None
     forget_bias: float | None = None
+    cell_options: dict[str, Any] | None = None  # None: not recorded (older records)
 
     def __post_init__(self) -> None:
         cell_type(self.cell)  # a registered kind
@@ -143,6 +149,7 @@ class RunInfo:
             clip_threshold=clip_threshold,
             spectral_radius=spectral_radius or model.spectral_radius,
             forget_bias=options.get("forget_bias"),
+            cell_options=options,
         )
 
 
@@ -389,7 +396,7 @@ def remedies(
     if label not in LABELS:
         raise ValueError(f"label: got {label!r}; expected one of {', '.join(LABELS)}")
     if label == "exploding":
-        order = ["clip_norm", "orthogonal_w", "orthogonal_cell", "gated_cell"]
+        order = list(cell_type(run.cell).remedies.get(label, EXPLODING))
     elif label == "healthy":
         order = ["clip_norm"]
     else:  # vanishing or stuck: what the cell ranks first
@@ -425,9 +432,15 @@ def _remedy(
             name,
             "train longer, or with a larger learning rate"
             + (" (clipping keeps a larger step safe)" if run.clip_mode != "none" else ""),
-            "the gradient reaches the dependency length (the evidence gives its ratio), yet "
-            "the loss has not left the baseline; a long dependency is often learned only "
-            "after a plateau there",
+            (
+                "the gradient reaches the dependency length (the evidence gives its ratio), "
+                "yet the loss has not left the baseline; a long dependency is often learned "
+                "only after a plateau there"
+                if label != "vanishing"
+                else "this cell learns how long it remembers (its gates or its λ): training "
+                "can open what the initialisation left shut, and the verdict follows the "
+                "diagnosis after it"
+            ),
             in_use=False,
         )
     if name == "relu_identity":
@@ -476,15 +489,22 @@ def _remedy(
             r"the gradient; only $\phi'$ can (modReLU keeps it 1 on the active units)",
             in_use=run.cell == "exprnn",
         )
-    if name == "diagonal_linear":
+    if name == "lru_cell":
         return Remedy(
             name,
-            "use an LRU (cell='lru'; Orvieto et al. 2023), or a minGRU/minLSTM "
-            "(cell='mingru'; Feng et al. 2024)",
-            r"no $\phi'$ in the recurrence: $J_t = \operatorname{diag}(\lambda)$ (LRU) or "
-            r"$\operatorname{diag}(1 - z_t)$ (minGRU), so the gradient over τ steps is "
-            r"$\max_j |\lambda_j|^{\tau}$, set by the initialisation and learned",
-            in_use=run.cell in ("lru", "mingru", "minlstm"),
+            "use an LRU (cell='lru'; Orvieto et al. 2023)",
+            r"no $\phi'$ in the recurrence: $J_t = \operatorname{diag}(\lambda)$ at every step, "
+            r"so the gradient over τ steps is $\max_j |\lambda_j|^{\tau}$ exactly, set by the "
+            "ring it is drawn from and learned",
+            in_use=run.cell == "lru",
+        )
+    if name == "min_cells":
+        return Remedy(
+            name,
+            "use a minGRU or a minLSTM (cell='mingru' or 'minlstm'; Feng et al. 2024)",
+            r"gates from $x_t$ alone: $J_t = \operatorname{diag}(1 - z_t)$, no W and no "
+            r"$\phi'$ in the recurrence, and the sequence trains as one parallel scan",
+            in_use=run.cell in ("mingru", "minlstm"),
         )
     if name == "ring_radius":
         return Remedy(
@@ -494,7 +514,7 @@ def _remedy(
             r"a mode keeps $|\lambda|^{\tau}$ of its gradient over τ steps: to keep a "
             r"thousandth over τ steps it needs $|\lambda| \ge 10^{-3/\tau}$ (0.9986 at "
             r"τ = 5000, 0.986 at τ = 500)",
-            in_use=False,
+            in_use=run.cell == "lru" and (run.cell_options or {}).get("r_min", 0) >= 0.9,
         )
     in_use = run.init in ("orthogonal", "identity") or run.spectral_radius is not None
     if label == "exploding":

@@ -102,3 +102,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
     with _controller().limit(limits=threads):
         return a @ b
+
+
+def rows(A: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """A (…, n) @ M (n, m) as one 2-D product over all the leading rows (a 3-D matmul
+    would run one small product per leading index)."""
+    return matmul(A.reshape(-1, A.shape[-1]), M).reshape(A.shape[:-1] + (M.shape[1],))

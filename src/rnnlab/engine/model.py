@@ -19,6 +19,7 @@ from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.engine import checks
 from rnnlab.engine.blas import matmul, one_blas_thread
+from rnnlab.engine.blas import rows as _rows
 from rnnlab.engine.cells import CELLS, Cell, cell_type, make_cell
 from rnnlab.engine.init import INITS, Init, Scheme, readout
 from rnnlab.engine.losses import LOSS_FNS
@@ -280,12 +281,6 @@ class SequenceModel:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "cell")
         return f"{type(self).__name__}({args})"
-
-
-def _rows(A: Array, M: Array) -> Array:
-    """A (T, B, n) @ M (n, m) as one 2-D product over the T·B rows (a 3-D matmul would
-    run T small ones)."""
-    return matmul(A.reshape(-1, A.shape[-1]), M).reshape(A.shape[:-1] + (M.shape[1],))
 
 
 def _stack_states(per_layer: list[list[Array]]) -> State:

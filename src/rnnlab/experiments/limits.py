@@ -15,13 +15,15 @@ sequences, P probe sequences, J of them for Jacobians, K outputs, D inputs):
 
     data         the validation set, T·V·(D + K + 1)·f (ids as int64), and charlm's text
                  (TEXT_BYTES per byte of the file: its decoded, code-point and id arrays)
-    params       N = G·H·(D + H + 2) + (L − 1)·G·H·(2H + 2) + K·(H + 1) numbers, held
+    params       N = G·H·(D + H + 2) + (L − 1)·G·H·(2H + 2) + K·(H + 1) numbers, and
+                 L·M·H·(H + D) for a cell's output map (M: its matrices, the LRU's 2), held
                  PARAM_COPIES times (params, grads, clipped grads, the update, new params,
                  optimiser moments, a checkpoint's buffer)
     step         one BPTT step, T·B·((F + R)·H + 6K + D + K + 1)·f, where per layer the
-                 forward pass holds F = L·(G + n_s + C + 1) (U x + b, states, cache, a
-                 step's temporaries; 2G for token ids) and BPTT R = L·(n_s + G + 1) (δ's,
-                 ∂L/∂(U x + b), the gradient from above; GRU's ∂L/∂(W h) another G)
+                 forward pass holds F = L·(G + n_s + C + O + 1) (U x + b, states, cache,
+                 the output map's O arrays forward and back, a step's temporaries; 2G for
+                 token ids) and BPTT R = L·(n_s + G + 1) (δ's, ∂L/∂(U x + b), the gradient
+                 from above; GRU's ∂L/∂(W h) another G)
     evaluation   the forward pass over the validation set, T·V·(F·H + K)·f, and its
                  float64 metrics, 3·T·V·K·8
     diagnostics  a step and the lag profile's second pass over the probe (2 steps at B = P),
@@ -170,7 +172,8 @@ class Sizes:
     G: int
     n_s: int
     C: int  # a step's cache, in units of H
-    n_out: int  # (T, B, H) arrays the output map keeps per layer (0: it hands on h itself)
+    n_out: int  # (T, B, H) arrays the output map holds per layer (0: it hands on h itself)
+    out_matrices: int  # its H × (H + D) matrices, at most
     dah: bool  # whether ∂L/∂(W h) is an array of its own (GRU)
     D: int
     K: int
@@ -208,7 +211,7 @@ def estimate(s: Sizes) -> dict[str, int]:
         return T * batch * (((forward + backward) * H + 6 * K) * f + x_bytes + y_bytes + f)
 
     params = G * H * (D + H + 2) + (L - 1) * G * H * (2 * H + 2) + K * (H + 1)
-    params += L * s.n_out * H * (H + D)  # the output map's own matrices, bounded above
+    params += L * s.out_matrices * H * (H + D)  # the output map's own, bounded above
     evaluation = T * s.V * ((forward * H + K) * f + 3 * K * 8)
     S = n_s * H
     diagnostics = 2 * step(P) + 4 * T * P * P * 8 + 5 * J * S * S * 8 + 4 * G * H * H * 8
@@ -248,6 +251,7 @@ def sizes(config: RunConfig, task: Task) -> Sizes:
         # each of its other fields
         C=len(cell.gate_names) + len(cell.Cache._fields) - 1,
         n_out=cell.output_arrays,
+        out_matrices=cell.output_matrices,
         dah=cell.separate_dah,
         D=task.input_size,
         K=task.output_size,

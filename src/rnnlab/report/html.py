@@ -25,6 +25,7 @@ from rnnlab.diagnostics.record import exact_rate, gamma_sigma, w_block
 from rnnlab.engine.cells import CELLS
 from rnnlab.report import cache, plots
 from rnnlab.report.data import RunData, group_labels, known, no_diagnoses
+from rnnlab.report.plots import BOUNDED
 from rnnlab.report.slider import SCRIPT as SLIDER
 from rnnlab.report.slider import slider_html
 from rnnlab.report.story import points
@@ -66,11 +67,6 @@ window.addEventListener('beforeprint', function () {
 # --- figures by name ----------------------------------------------------------------------------
 
 
-# the cells the Pascanu bound holds for, as the sweep's captions name them
-_bounded = [cls.title for cls in CELLS.values() if cls.bounded]
-BOUNDED = ", ".join(_bounded[:-1]) + " or " + _bounded[-1]
-
-
 def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
     """name -> (a function making the figure, its caption), in report order. Each caption
     says how to read its figure: the axes, the lines, what to look for, for this run."""
@@ -80,18 +76,22 @@ def run_figures(run: RunData) -> dict[str, tuple[FigureMaker, str]]:
     dep = d[-1].diagnosis.flow.dependency_length if d else None
     needs = f" The dotted line is the lag the task needs ({dep} steps)." if dep is not None else ""
     exact = bool(d) and exact_rate(d[0].diagnosis) is not None
-    bound = (
-        " Dashed, in a curve's colour: the bound "
-        r"$(\gamma\,\sigma_{\max}(W))^{\tau}$, which that curve never crosses."
-        if elman
-        else " Gated cells have no such bound: their gates set how much passes."
-    )
+    cell = CELLS.get(str(run.config.get("model", {}).get("cell")))
     if exact:
-        bound += (
-            r" Dashed (theory): $\|\prod J\| = \rho^{\tau}$, exact for this recurrence "
-            r"($\rho = \max_j |\lambda_j|$ of a diagonal linear one; 1 for an orthogonal "
-            "W); the curve lies under it."
+        bound = (
+            r" Dashed, in a curve's colour (theory): $\|\prod J\| = \rho^{\tau}$, exact "
+            r"for this recurrence ($\rho = \max_j |\lambda_j|$ of a diagonal linear one; 1 "
+            "for an orthogonal W); the curve lies under it."
         )
+    elif elman:
+        bound = (
+            " Dashed, in a curve's colour: the bound "
+            r"$(\gamma\,\sigma_{\max}(W))^{\tau}$, which that curve never crosses."
+        )
+    elif cell is not None and cell.carry is not None:
+        bound = " Gated cells have no such bound: their gates set how much passes."
+    else:
+        bound = " No bound of the Pascanu form holds for this cell."
     mode, threshold = clip.get("mode", "none"), clip.get("threshold")
     if mode == "norm":
         threshold_text = (

@@ -40,6 +40,8 @@ from rnnlab.diagnostics.record import (
     top_profile,
     w_block,
 )
+from rnnlab.engine.cells import CELLS
+from rnnlab.experiments import gallery
 from rnnlab.report.data import RunData, array, group_labels, num
 
 if TYPE_CHECKING:
@@ -47,10 +49,16 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from rnnlab.diagnostics.spectra import BlockSpectrum
-    from rnnlab.experiments.gallery import Curve
 
 BASE, BAD = "#2ca02c", "#d62728"
 DIVERGED = "black"  # the × where a run diverged: no curve's colour
+
+
+# the cells the Pascanu bound holds for, as the figures and captions name them
+_BOUNDED = [cls.title for cls in CELLS.values() if cls.bounded]
+BOUNDED = (
+    " or ".join(_BOUNDED) if len(_BOUNDED) < 3 else ", ".join(_BOUNDED[:-1]) + " or " + _BOUNDED[-1]
+)
 
 
 def smoothing_span(n: int) -> float:
@@ -363,7 +371,7 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
         radius = num(w.spectral_radius) if w is not None else math.nan
         points.append((radius, init.flow.decay_factor, g))
     if not points:
-        return empty("no cell with the Pascanu bound (an RNN, IndRNN or expRNN) diagnosed at init")
+        return empty(f"no {BOUNDED} diagnosed at initialisation")
     fig, (ax,) = figure()
     rho, decay, bound = (np.array([p[i] for p in points], dtype=np.float64) for i in range(3))
     order = np.argsort(rho)
@@ -385,14 +393,14 @@ def decay_vs_radius(runs: Sequence[RunData]) -> Figure:
 # gallery family -> (line style, colours in turn): the failures solid in blue and red, the
 # classic remedies dashed in greens, the modern ones dash-dotted in distinct hues
 FAMILY_STYLE = {
-    "vanishes": ("-", ("#1f4e9c", "#6fa8dc")),
-    "explodes": ("-", ("#c0392b",)),
-    "classic remedy": ("--", ("#1b7837", "#5aae61", "#a6611a", "#80cdc1")),
-    "modern remedy": ("-.", ("#762a83", "#e7298a", "#d95f02", "#666666", "#00a0b0")),
+    gallery.VANISHING: ("-", ("#1f4e9c", "#6fa8dc")),
+    gallery.EXPLODING: ("-", ("#c0392b",)),
+    gallery.CLASSIC: ("--", ("#1b7837", "#5aae61", "#a6611a", "#01665e")),
+    gallery.MODERN: ("-.", ("#762a83", "#e7298a", "#d95f02", "#666666", "#00a0b0")),
 }
 
 
-def every_cell(curves: Sequence[Curve]) -> Figure:
+def every_cell(curves: Sequence[gallery.Curve]) -> Figure:
     """Every cell's lag profile at initialisation on one batch (experiments.gallery), with
     the article's 0.8^τ: vanishing, exploding and each remedy on one plot."""
     fig, (ax,) = figure(width=7.2, height=4.4)

@@ -107,7 +107,12 @@ def _diagnosis(
         spectra=spectra,
         activations=activations,
         # an unknown cell (a hand-written loop) gets the remedies of a plain recurrence
-        run=run or RunInfo(cell=mt.kind or "rnn", nonlinearity=mt.nonlinearity),
+        run=run
+        or RunInfo(
+            cell=mt.kind or "rnn",
+            nonlinearity=mt.nonlinearity,
+            cell_options=None if mt.cell is None else mt.cell.options(),
+        ),
         thresholds=th,
         grad_norms=grad_norms,  # type: ignore[arg-type]
         nonfinite_steps=nonfinite_steps,
@@ -162,7 +167,8 @@ def _jacobians(mt: ModuleTrace, chosen: list[int]) -> list[JacobianProducts]:
         else:
             gamma = None  # no Pascanu bound for a cell without a recurrent matrix
         jacobians = step_jacobians(mt, layer, chosen)
-        out.append(layer_products(layer, mt.step, chosen, jacobians, gamma, sigma))
+        rate = cell.exact_rate(w)  # the theory, where the cell's equations give it
+        out.append(layer_products(layer, mt.step, chosen, jacobians, gamma, sigma, rate))
     return out
 
 

@@ -14,7 +14,10 @@ under those names. Its class attributes say what the rest of rnnlab needs to kno
                   bias with init.chrono_bias (LSTM, GRU); the model refuses it for the others
     remedies      per verdict label, the remedies rnnlab.diagnostics ranks first for it
     bounded       whether J_t = diag(φ'(a_t)) times the recurrent matrix, so that the
-                  Pascanu bound (γ·σ_max)^τ holds (Elman RNN, IndRNN; not gated cells)
+                  Pascanu bound (γ·σ_max)^τ holds (Elman RNN, IndRNN, expRNN; not gated cells)
+    separate_dah  whether ∂L/∂(W h_{t−1}) differs from ∂L/∂(U x_t + b) (GRU's r, the LRU's γ)
+    hidden_multiple  hidden_size must be a multiple of it (the LRU's [Re x; Im x]: 2)
+    output_arrays, output_matrices  what the memory budget counts for the output map
 
 and its methods, besides step / coefficients / vjp / jacobian (see cells/__init__.py):
 
@@ -22,8 +25,8 @@ and its methods, besides step / coefficients / vjp / jacobian (see cells/__init_
     init_layer(...)        one layer's params, float64
     prepare(p)             the layer's params as `step` reads them (Wᵀ made contiguous)
     recurrent_grads(p, trace)
-                           ∂L/∂ of every param but U and b, from the layer's trace after
-                           BPTT (its states, caches, dax and dah = ∂L/∂(W h_{t−1}))
+                           ∂L/∂ of every param but U, b and the output map's, from the
+                           layer's trace after BPTT (states, caches, dax, dah = ∂L/∂(W h_{t−1}))
     recurrent_matrix(p)    the (G·H, H) matrix whose gate blocks the spectra read; None for
                            a cell without one (minGRU: no blocks in the spectra)
     exact_rate(p)          ρ where the equations give ‖J_t ⋯ J_{t−τ+1}‖ = ρ^τ exactly (a
@@ -32,7 +35,7 @@ and its methods, besides step / coefficients / vjp / jacobian (see cells/__init_
     activations(h, cache)  what the activation statistics read
     output(p, h, u)        what the layer hands the layer above and the readout, from its
                            states and inputs (default: h itself), with output_vjp backwards
-    hidden_multiple        hidden_size must be a multiple of it (the LRU's [Re x; Im x]: 2)
+                           (∂L/∂h, ∂L/∂u along its own path, and its params' gradients)
 
 `PhiCell` adds what a cell with h_t = φ(a_t) derives from its option φ alone (the Elman RNN,
 IndRNN and expRNN subclass it). `GatedLinearCell` is a cell whose recurrence is
@@ -84,7 +87,10 @@ class Cell(ABC):
     # ∂L/∂(W h_{t−1}) differs from ∂L/∂(U x_t + b) only where a gate scales W h_{t−1} (GRU)
     separate_dah: ClassVar[bool] = False
     hidden_multiple: ClassVar[int] = 1
-    output_arrays: ClassVar[int] = 0  # (T, B, H) arrays `output` keeps per layer
+    # what the memory budget counts for `output` per layer: (T, B, H) arrays it keeps and
+    # makes going back, and H × (H + D) matrices it owns (at most, over the cell's options)
+    output_arrays: ClassVar[int] = 0
+    output_matrices: ClassVar[int] = 0
 
     @property
     def gates(self) -> int:

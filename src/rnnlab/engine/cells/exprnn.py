@@ -61,7 +61,8 @@ class ExpRNNCell(PhiCell):
     title = "expRNN"
     nonlinearities = ("modrelu", *NONLINEARITIES)
     remedies = {
-        "vanishing": ("gated_cell", "diagonal_linear", "train_longer"),
+        "vanishing": ("gated_cell", "lru_cell", "train_longer"),
+        "exploding": ("clip_norm", "gated_cell"),  # W is orthogonal: no radius to set
         "stuck": ("train_longer", "gated_cell"),
     }
 

@@ -44,7 +44,7 @@ class GRUCell(Cell):
     carry = "z"
     chrono = True
     remedies = {
-        "vanishing": ("chrono_init", "orthogonal_w", "gated_cell", "diagonal_linear"),
+        "vanishing": ("chrono_init", "orthogonal_w", "gated_cell", "lru_cell"),
         "stuck": ("train_longer",),
     }
     separate_dah = True  # r scales W_n h_{t−1} + b_hn

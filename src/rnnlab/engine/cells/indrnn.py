@@ -42,7 +42,7 @@ class IndRNNCell(PhiCell):
     name = "indrnn"
     title = "IndRNN"
     remedies = {
-        "vanishing": ("orthogonal_w", "gated_cell", "diagonal_linear"),  # ρ = 1: max |u_j| = 1
+        "vanishing": ("orthogonal_w", "gated_cell", "lru_cell"),  # ρ = 1: max |u_j| = 1
         "stuck": ("train_longer", "gated_cell"),
     }
 

@@ -52,7 +52,8 @@ class MinGRUCell(GatedLinearCell):
     gate_names = ("z", "h")
     carry = "z"
     remedies = {
-        "vanishing": ("diagonal_linear", "gated_cell", "train_longer"),
+        "vanishing": ("train_longer", "lru_cell", "min_cells", "gated_cell"),
+        "exploding": ("clip_norm",),  # no W: the recurrence cannot grow (|1 − z| < 1)
         "stuck": ("train_longer",),
     }
 

@@ -45,7 +45,8 @@ class MinLSTMCell(GatedLinearCell):
     gate_names = ("f", "i", "h")
     carry = "f"
     remedies = {
-        "vanishing": ("diagonal_linear", "gated_cell", "train_longer"),
+        "vanishing": ("train_longer", "lru_cell", "min_cells", "gated_cell"),
+        "exploding": ("clip_norm",),  # no W: the recurrence cannot grow (f' < 1)
         "stuck": ("train_longer",),
     }
 

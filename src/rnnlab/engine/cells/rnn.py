@@ -31,7 +31,7 @@ class RNNCell(PhiCell):
             "gated_cell",
             "orthogonal_w",
             "orthogonal_cell",
-            "diagonal_linear",
+            "lru_cell",
         ),
         "stuck": ("train_longer", "gated_cell", "relu_identity"),
     }

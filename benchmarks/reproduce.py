@@ -643,6 +643,128 @@ def adding_min(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
     return [row], "\n".join(lines)
 
 
+# --- the LRU's ladder, chrono initialisation, and every cell at initialisation ---------------
+
+LADDER = (  # the LRU paper's rungs, by the label our runs carry
+    ("tanh RNN", "tanh RNN"),
+    ("linear dense RNN", "identity RNN"),
+    ("complex diagonal", "LRU (λ direct, no γ)"),
+    ("+ exponential parameterisation", "LRU (no γ)"),
+    ("+ γ normalisation", "LRU"),
+    ("+ ring initialisation |λ| ∈ [0.9, 0.999]", "LRU (|λ| ∈ [0.9, 0.999])"),
+)
+
+
+def _at_init(run: RunData) -> float:
+    """The ratio ‖∂L_T/∂h_{T−d}‖ / ‖∂L_T/∂h_T‖ at the dependency length d, at step 0."""
+    first = run.diagnostics[0] if run.diagnostics else None
+    return math.nan if first is None or first.step != 0 else first.diagnosis.flow.ratio
+
+
+def lru_ladder(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
+    """Orvieto et al.'s ladder, rung by rung: result, and the lag profile at initialisation."""
+    by = _by(runs, lambda r: r.label)
+    lines = _head(
+        ["rung", "model", "validation MSE (per seed)", "solved", "ratio at T at init (per seed)"]
+    )
+    median: dict[str, float] = {}
+    for rung, label in LADDER:
+        group = sorted(by.get(label, []), key=lambda r: r.config["train"]["seed"])
+        median[rung] = statistics.median(_loss(r) for r in group) if group else math.nan
+        lines.append(
+            f"| {rung} | {label} | {', '.join(f'{_loss(r):.3g}' for r in group)} | "
+            f"{sum(r.solved for r in group)}/{len(group)} | "
+            f"{', '.join(f'{_at_init(r):.2g}' for r in group)} |"
+        )
+    full, tanh = median[LADDER[4][0]], median[LADDER[0][0]]
+    solved_full = all(r.solved for r in by.get(LADDER[4][1], []))
+    row = (
+        "The LRU's ladder (Orvieto et al. 2023): from a tanh RNN, a linear dense RNN, a complex "
+        "diagonal one, its exponential parameterisation, then γ normalisation with the ring "
+        "initialisation, each rung learns the long dependency better",
+        _setting(
+            runs[0],
+            f"adding T = {runs[0].T}",
+            f"{runs[0].config['model']['num_layers']} layers",
+            "LRU layers with their GELU mixing, the RNN rungs without",
+            _seeds(runs),
+        ),
+        "median validation MSE: "
+        + "; ".join(f"{rung} {median[rung]:.3g}" for rung, _ in LADDER),
+        "yes" if solved_full and full < tanh and all(
+            median[LADDER[i][0]] >= median[LADDER[i + 1][0]] for i in range(2, 4)
+        ) else "partly" if full < tanh else "no",
+    )  # fmt: skip
+    note = (
+        "\n\nRatio at init: the lag profile's value at the dependency length (T), "
+        "‖∂L_T/∂h_0‖ / ‖∂L_T/∂h_T‖, of the diagnosis at step 0. The linear dense RNN has no "
+        "mixing between its layers, so it is a linear map of its inputs and cannot form the "
+        "adding problem's product at all; its row says so, not its gradient."
+    )
+    return [row], "\n".join(lines) + note
+
+
+def copy_chrono(runs: list[RunData], folder: Path) -> tuple[list[Row], str]:
+    """Chrono initialisation against the default on copy memory, LSTM, at one long T."""
+    by = _by(runs, lambda r: r.config["model"].get("init", "pytorch"))
+    lines = _head(
+        ["init", "loss / baseline (per seed)", "accuracy (per seed)", "ratio at T + 10 at init"]
+    )
+    ratio: dict[str, list[float]] = {}
+    for init in ("pytorch", "chrono"):
+        group = sorted(by.get(init, []), key=lambda r: r.config["train"]["seed"])
+        ratio[init] = [_loss(r) / (r.baseline or math.nan) for r in group]
+        lines.append(
+            f"| {init} | {', '.join(f'{x:.3f}' for x in ratio[init])} | "
+            f"{', '.join(f'{_accuracy(r):.3f}' for r in group)} | "
+            f"{', '.join(f'{_at_init(r):.2g}' for r in group)} |"
+        )
+    pairs = list(zip(ratio["chrono"], ratio["pytorch"], strict=True))
+    better = [c < 0.95 * d for c, d in pairs]
+    row = (
+        "Chrono initialisation (Tallec & Ollivier 2018): an LSTM whose gate biases are drawn "
+        "b_f ~ log U[1, T_max − 1], b_i = −b_f learns copy memory at long T better than the "
+        "default initialisation",
+        _setting(runs[0], f"copy T = {runs[0].T}", "T_max = the dependency length", _seeds(runs)),
+        "loss / baseline per seed, chrono "
+        + ", ".join(f"{c:.3f}" for c, _ in pairs)
+        + " against default "
+        + ", ".join(f"{d:.3f}" for _, d in pairs),
+        "yes" if pairs and all(better) else "partly" if any(better) else "no",
+    )
+    return [row], "\n".join(lines)
+
+
+EVERY_CELL_FIGURE = ROOT / "benchmarks" / "figures" / "every_cell.png"
+
+
+def every_cell_section() -> str:
+    """Every registered cell's lag profile at initialisation on one adding batch (the demo
+    report's lead figure), as a table and the figure file."""
+    from rnnlab.experiments.gallery import every_cell_at_init
+    from rnnlab.report import plots
+
+    start = time.perf_counter()
+    curves = every_cell_at_init()
+    fig = plots.every_cell(curves)
+    EVERY_CELL_FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(EVERY_CELL_FIGURE, dpi=100, metadata={"Software": None})
+    lags = (1, 10, 50, 99)
+    lines = _head(["cell at initialisation", "family", *(f"τ = {k}" for k in lags)])
+    lines += [
+        f"| {c.label} | {c.family} | " + " | ".join(f"{c.profile[k]:.2g}" for k in lags) + " |"
+        for c in curves
+    ]
+    return (
+        "## Every cell at initialisation\n\n"
+        "`rnnlab/experiments/gallery.py`: one adding batch (T = 100, H = 64, B = 32, float64, "
+        "loss on the last step), ‖∂L_T/∂h_{T−τ}‖ / ‖∂L_T/∂h_T‖ averaged over the batch; "
+        f"{time.perf_counter() - start:.0f} s. The same picture opens the demo's report.\n\n"
+        + "\n".join(lines)
+        + f"\n\n![every cell at initialisation]({EVERY_CELL_FIGURE.relative_to(ROOT)})"
+    )
+
+
 PLANS = {"adding_min": equal_wall_clock}  # studies whose configs need a measurement first
 
 
@@ -656,6 +778,8 @@ STUDIES = {
     "copy_exprnn": ("Copy memory at long T: expRNN", copy_exprnn),
     "adding_indrnn": ("Adding problem at long T: IndRNN", adding_indrnn),
     "adding_min": ("Adding problem at equal wall-clock: minGRU and minLSTM", adding_min),
+    "lru_ladder": ("The LRU's ladder, rung by rung", lru_ladder),
+    "copy_chrono": ("Copy memory at long T: chrono initialisation", copy_chrono),
 }
 
 
@@ -691,6 +815,7 @@ def write_markdown(path: Path, out: Path, timings: dict[str, float], machine: st
         f"Machine: {machine}. Total wall time: {sum(timings.values()) / 60:.1f} min. "
         "Figures: `rnnlab report runs/reproduce/<name>`.\n"
     )
+    sections.append(every_cell_section())
     text = head + "\n" + "\n".join(table) + "\n\n" + "\n\n".join(sections) + "\n"
     atomic_write(path, text.encode("utf-8"))
 

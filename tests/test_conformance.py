@@ -621,6 +621,10 @@ def test_config_run_diagnose_report_round_trip(name, tmp_path):
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>")
     assert f"Run {run_id}: {CELLS[name]().label()}" in html and "<img" in html
+    # a cell whose equations give ‖Π J‖ exactly (the LRU's diag(λ)) is told so, not given
+    # a bound that does not apply; the others keep the bound or the gated-cell wording
+    rate = history["diagnostics"][-1]["jacobians"][0].get("exact_rate")
+    assert ("Here: no bound is needed for" in html) is (rate is not None), name
 
 
 # --- tasks ------------------------------------------------------------------------------------

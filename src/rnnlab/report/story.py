@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.diagnostics.diagnose import Diagnosis
-from rnnlab.diagnostics.record import Snapshot, gamma_sigma, top_profile, w_block
+from rnnlab.diagnostics.record import Snapshot, exact_rate, gamma_sigma, top_profile, w_block
 from rnnlab.report.data import RunData, array, cell_of, no_diagnoses, num
 
 RATIO = r"$\|\partial L_T/\partial h_{T-\tau}\| / \|\partial L_T/\partial h_T\|$"
@@ -134,7 +134,14 @@ def _measured(run: RunData, first_snapshot: Snapshot, last_snapshot: Snapshot) -
     s0, s1 = w_block(first), w_block(last)
     sigma0, sigma1 = (None if s is None else s.sigma_max for s in (s0, s1))
     rho0, rho1 = (None if s is None else s.spectral_radius for s in (s0, s1))
-    if g1 is None:
+    rate0, rate1 = exact_rate(first), exact_rate(last)
+    if rate1 is not None:
+        four = (
+            f"Here: no bound is needed for {cell.named()}: its equations give "
+            f"$\\|\\prod J\\| = \\rho^{{\\tau}}$ exactly, ρ = {_g(rate0)} → {_g(rate1)} "
+            "(dashed on the lag profile)."
+        )
+    elif g1 is None:
         four = (
             f"Here: σ_max of the stacked W {_g(sigma0)} → "
             f"{_g(sigma1)}; no such bound holds for {cell.named()}: its carry "

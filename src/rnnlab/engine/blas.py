@@ -104,6 +104,12 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
 
 
+def sum_outer(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Σ over all leading rows of dy xᵀ: (m, n) from dy (…, m) and x (…, n), one GEMM (a
+    weight's gradient summed over every step and sequence)."""
+    return matmul(dy.reshape(-1, dy.shape[-1]).T, x.reshape(-1, x.shape[-1]))
+
+
 def rows(A: np.ndarray, M: np.ndarray) -> np.ndarray:
     """A (…, n) @ M (n, m) as one 2-D product over all the leading rows (a 3-D matmul
     would run one small product per leading index)."""

@@ -18,7 +18,7 @@ import numpy as np
 from rnnlab.arrays import Array
 from rnnlab.checks import check_int
 from rnnlab.engine import checks
-from rnnlab.engine.blas import matmul, one_blas_thread
+from rnnlab.engine.blas import one_blas_thread, sum_outer
 from rnnlab.engine.blas import rows as _rows
 from rnnlab.engine.cells import CELLS, Cell, cell_type, make_cell
 from rnnlab.engine.init import INITS, Init, Scheme, readout
@@ -244,7 +244,7 @@ class SequenceModel:
         V = self.params["V"]
         out_top = traces[-1].out  # (T, B, H)
         grads: dict[str, Array] = {}
-        grads["V"] = matmul(do.reshape(T * B, K).T, out_top.reshape(T * B, -1))  # into V
+        grads["V"] = sum_outer(do, out_top)  # backprop into V
         grads["c"] = do.sum(axis=(0, 1))
         dout = _rows(do, V)  # (T, B, H), backprop into out_t through the readout
         dX: Array | None = None
@@ -262,7 +262,7 @@ class SequenceModel:
                 np.add.at(dUT, inputs.ravel(), dax.reshape(T * B, G))
                 grads[f"U_{layer}"] = dUT.T
             else:
-                grads[f"U_{layer}"] = matmul(dax.reshape(T * B, G).T, inputs.reshape(T * B, -1))
+                grads[f"U_{layer}"] = sum_outer(dax, inputs)
             grads[f"b_{layer}"] = dax.sum(axis=(0, 1))
             recurrent = self.cell.recurrent_grads(p, trace) | out_grads
             grads |= {f"{k}_{layer}": v for k, v in recurrent.items()}

@@ -57,7 +57,7 @@ from rnnlab.arrays import Array, Params
 from rnnlab.checks import check_one_of
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.activations import DPHI, GAMMA, NONLINEARITIES
-from rnnlab.engine.blas import matmul
+from rnnlab.engine.blas import sum_outer
 
 
 class Activations(NamedTuple):
@@ -133,9 +133,7 @@ class Cell(ABC):
     def recurrent_grads(self, p: Params, trace: Any) -> Params:
         """∂L/∂W = Σ_t dah_tᵀ h_{t−1}, one GEMM over all T·B rows, from the layer's trace
         (engine.sequence.LayerTrace): h_0..h_{T−1} and dah (T, B, G·H) = ∂L/∂(W h_{t−1})."""
-        h_prev, dah = trace.h[:-1], trace.dah
-        T, B, G = dah.shape
-        return {"W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1))}
+        return {"W": sum_outer(trace.dah, trace.h[:-1])}
 
     def recurrent_matrix(self, p: Params) -> Array | None:
         return p["W"]
@@ -224,6 +222,11 @@ class GatedLinearCell(Cell):
     """
 
     scan: bool = False
+    remedies = {
+        "vanishing": ("train_longer", "lru_cell", "min_cells", "gated_cell"),
+        "exploding": ("clip_norm",),  # no W, and 0 < a_t < 1: the recurrence cannot grow
+        "stuck": ("train_longer",),
+    }
 
     def __post_init__(self) -> None:
         if not isinstance(self.scan, bool):

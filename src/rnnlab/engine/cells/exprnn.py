@@ -30,7 +30,6 @@ import numpy as np
 from rnnlab.arrays import Array, Params
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.activations import DPHI, NONLINEARITIES, PHI
-from rnnlab.engine.blas import matmul
 from rnnlab.engine.cells.base import PhiCell
 
 
@@ -99,8 +98,7 @@ class ExpRNNCell(PhiCell):
         from scipy.linalg import expm_frechet
 
         h, dah = trace.h, trace.dah
-        T, B, H = dah.shape
-        dW = matmul(dah.reshape(T * B, H).T, h[:-1].reshape(T * B, H))  # backprop into W
+        dW = super().recurrent_grads(p, trace)["W"]  # backprop into W, as an Elman RNN's
         S = skew(p["A"])
         dS = expm_frechet(S.T, dW.astype(np.float64), compute_expm=False)  # into S = A − Aᵀ
         grads = {"A": np.triu(dS - dS.T, 1).astype(dah.dtype)}  # into A's upper triangle

@@ -23,7 +23,6 @@ import numpy as np
 from rnnlab.arrays import Array, Params
 from rnnlab.engine import init as initialisers
 from rnnlab.engine.activations import sigmoid
-from rnnlab.engine.blas import matmul
 from rnnlab.engine.cells.base import Activations, Cell
 
 
@@ -60,11 +59,9 @@ class GRUCell(Cell):
         return p
 
     def recurrent_grads(self, p: Params, trace: Any) -> Params:
-        h_prev, dah = trace.h[:-1], trace.dah
-        T, B, G = dah.shape
-        return {
-            "W": matmul(dah.reshape(T * B, G).T, h_prev.reshape(T * B, -1)),
-            "b_hn": dah[:, :, 2 * G // 3 :].sum(axis=(0, 1)),
+        G = trace.dah.shape[2]  # b_hn sits in the n block of W h_{t−1} + b_hn
+        return super().recurrent_grads(p, trace) | {
+            "b_hn": trace.dah[:, :, 2 * G // 3 :].sum(axis=(0, 1))
         }
 
     def step(self, ax: Array, state: tuple[Array, ...], p: Params) -> tuple[tuple[Array], GRUCache]:

@@ -37,8 +37,8 @@ import numpy as np
 from rnnlab.arrays import Array, Params
 from rnnlab.checks import check_number, check_one_of
 from rnnlab.engine import init as initialisers
-from rnnlab.engine.blas import matmul
 from rnnlab.engine.blas import rows as _rows
+from rnnlab.engine.blas import sum_outer
 from rnnlab.engine.cells.base import Activations, Cell
 
 PARAMETERISATIONS = ("exp", "direct")
@@ -47,11 +47,6 @@ MIXINGS = ("mlp", "none")
 
 class LRUCache(NamedTuple):
     v: Array  # B u_t + b, what γ scales: ∂L/∂γ reads it
-
-
-def _sum_outer(dy: Array, x: Array) -> Array:
-    """Σ over all rows of dy xᵀ: (m, n) from dy (…, m) and x (…, n)."""
-    return matmul(dy.reshape(-1, dy.shape[-1]).T, x.reshape(-1, x.shape[-1]))
 
 
 GELU_K = math.sqrt(2 / math.pi)
@@ -279,15 +274,15 @@ class LRUCell(Cell):
         if self.mixing == "mlp":
             y, z = cache
             dz = dout * gelu(z)[1]  # backprop into z through GELU
-            grads |= {"M": _sum_outer(dz, y), "m": dz.reshape(-1, dz.shape[-1]).sum(axis=0)}
+            grads |= {"M": sum_outer(dz, y), "m": dz.reshape(-1, dz.shape[-1]).sum(axis=0)}
             dy = dout + _rows(dz, p["M"])  # the residual, and back through M
         if u is None:  # the params' gradients are not wanted
             return _rows(dy, p["C"]), _rows(dy, p["D"]), {}
-        grads["C"] = _sum_outer(dy, h)
+        grads["C"] = sum_outer(dy, h)
         if u.ndim == 2:  # token ids: D u is a column of D
             dDT = np.zeros(p["D"].T.shape, dtype=dy.dtype)
             np.add.at(dDT, u.ravel(), dy.reshape(-1, dy.shape[-1]))
             grads["D"], du = dDT.T, None
         else:
-            grads["D"], du = _sum_outer(dy, u), _rows(dy, p["D"])
+            grads["D"], du = sum_outer(dy, u), _rows(dy, p["D"])
         return _rows(dy, p["C"]), du, grads

@@ -51,11 +51,6 @@ class MinGRUCell(GatedLinearCell):
     title = "minGRU"
     gate_names = ("z", "h")
     carry = "z"
-    remedies = {
-        "vanishing": ("train_longer", "lru_cell", "min_cells", "gated_cell"),
-        "exploding": ("clip_norm",),  # no W: the recurrence cannot grow (|1 − z| < 1)
-        "stuck": ("train_longer",),
-    }
 
     def init_layer(
         self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme

@@ -44,11 +44,6 @@ class MinLSTMCell(GatedLinearCell):
     title = "minLSTM"
     gate_names = ("f", "i", "h")
     carry = "f"
-    remedies = {
-        "vanishing": ("train_longer", "lru_cell", "min_cells", "gated_cell"),
-        "exploding": ("clip_norm",),  # no W: the recurrence cannot grow (f' < 1)
-        "stuck": ("train_longer",),
-    }
 
     def init_layer(
         self, rng: np.random.Generator, D: int, H: int, scheme: initialisers.Scheme

@@ -15,9 +15,13 @@ from rnnlab.engine.gradcheck import check_gradients
 from rnnlab.engine.model import SequenceModel
 
 
-def lru(**kw):
+def model_of(cell, **kw):
     kw = {"input_size": 3, "hidden_size": 8, "output_size": 2, "dtype": "float64", "seed": 0} | kw
-    return SequenceModel(cell="lru", **kw)
+    return SequenceModel(cell=cell, **kw)
+
+
+def lru(**kw):
+    return model_of("lru", **kw)
 
 
 def moduli(model, layer=0):
@@ -37,16 +41,7 @@ def moduli(model, layer=0):
 def test_the_jacobian_product_is_the_theory_to_1e_12(cell, opts):
     """A diagonal linear recurrence: Π of τ steps is diag(λ)^τ, of norm max|λ|^τ; an
     orthogonal W^τ has norm 1."""
-    model = SequenceModel(
-        cell=cell,
-        **opts,
-        input_size=3,
-        hidden_size=8,
-        output_size=2,
-        num_layers=2,
-        dtype="float64",
-        seed=4,
-    )
+    model = model_of(cell, **opts, num_layers=2, seed=4)
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((40, 3, 3)), rng.standard_normal((40, 3, 2))
     trace = model.loss_and_grads(X, Y, loss="mse").trace
@@ -69,7 +64,7 @@ def test_a_nonlinear_cell_has_no_exact_law():
         ("lstm", {}),
         ("mingru", {}),
     ]:
-        model = SequenceModel(cell=cell, **opts, input_size=2, hidden_size=4, output_size=1)
+        model = model_of(cell, **opts)
         assert model.cell.exact_rate(model.layer_params(0)) is None, cell
 
 
@@ -102,15 +97,7 @@ def test_ring_initialisation_draws_the_annulus_and_the_phase_range():
 
 
 def test_token_ids_take_the_columns_of_b_and_d():
-    model = SequenceModel(
-        cell="lru",
-        input_size=5,
-        hidden_size=4,
-        output_size=5,
-        num_layers=2,
-        dtype="float64",
-        seed=1,
-    )
+    model = lru(input_size=5, hidden_size=4, output_size=5, num_layers=2, seed=1)
     rng = np.random.default_rng(2)
     ids = rng.integers(0, 5, (6, 3))
     errors = check_gradients(model, ids, rng.integers(0, 5, (6, 3)))

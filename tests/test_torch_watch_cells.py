@@ -156,6 +156,22 @@ def run_loop(w, cells, readout, x, h0, y):
     return loss, inputs, states
 
 
+def engine_diagnosis(model, x, y, h0):
+    """rnnlab's own diagnosis of the loop's data, as the watched loop scores it (MSE on
+    every step), every sequence's Jacobians."""
+    mask = np.ones((T, B))
+    return diagnose(
+        model,
+        x.numpy(),
+        y.numpy(),
+        mask,
+        loss="mse",
+        h0=h0.numpy(),
+        jacobian_sequences=B,
+        thresholds=SHORT,
+    )
+
+
 def autograd_step_jacobians(module, inputs, states):
     """J_t = ∂h_t/∂h_{t−1} of the user's step, by torch autograd, (B, H, H) per step t."""
     out = []
@@ -215,17 +231,7 @@ def test_watch_follows_a_users_own_cell_as_the_engine_does(name):
         f"{k}_{layer}": v for layer, m in enumerate(cells) for k, v in engine_params(m).items()
     }
     model.set_params(params | {"V": numpy(readout.weight), "c": numpy(readout.bias)})
-    X, Y = x.numpy(), y.numpy()
-    ref = diagnose(
-        model,
-        X,
-        Y,
-        np.ones((T, B)),
-        loss="mse",
-        h0=h0.numpy(),
-        jacobian_sequences=B,
-        thresholds=SHORT,
-    )
+    ref = engine_diagnosis(model, x, y, h0)
     assert abs(d.loss - ref.loss) < 1e-12
     np.testing.assert_allclose(d.flow.lag.profile, ref.flow.lag.profile, rtol=1e-10, atol=1e-300)
     np.testing.assert_allclose(d.flow.lag.norms, ref.flow.lag.norms, rtol=1e-10, atol=1e-300)
@@ -515,16 +521,7 @@ def test_watch_follows_a_users_own_lru_and_its_output_map():
         }
         params |= {f"{k}_{layer}": numpy(v) for k, v in p.items()}
     model.set_params(params | {"V": numpy(readout.weight), "c": numpy(readout.bias)})
-    ref = diagnose(
-        model,
-        x.numpy(),
-        y.numpy(),
-        np.ones((T, B)),
-        loss="mse",
-        h0=h0.numpy(),
-        jacobian_sequences=B,
-        thresholds=SHORT,
-    )
+    ref = engine_diagnosis(model, x, y, h0)
     assert abs(d.loss - ref.loss) < 1e-12
     # the top layer's: watch backpropagates from h^top_t, so below it the path the layer
     # above's D u takes straight to its output is not in the watched profile (README)
